@@ -127,8 +127,13 @@ def _house_params(rng: np.random.Generator, n_fonts: int) -> dict:
     p["shear"] = float(rng.normal(0.0, 0.08))
     p["shift"] = rng.uniform(-0.06, 0.06, size=2)        # in image sides
     bg_luma = float(rng.uniform(0.05, 0.95))
-    delta = float(rng.uniform(0.35, 0.75))
-    fg_luma = bg_luma + delta if (bg_luma + delta <= 1.0 and (bg_luma - delta < 0.0 or rng.random() < 0.5)) else bg_luma - delta
+    delta = float(rng.uniform(0.35, 0.75))               # luminance contrast digit vs background
+    lighter, darker = bg_luma + delta <= 1.0, bg_luma - delta >= 0.0
+    if lighter and darker:
+        lighter = bool(rng.random() < 0.5)
+    elif not (lighter or darker):
+        lighter = bg_luma < 0.5                          # the side with more room
+    fg_luma = bg_luma + delta if lighter else bg_luma - delta
     p["bg"] = _colour_with_luma(rng, bg_luma, float(rng.uniform(0.0, 0.5)))
     p["bg2"] = np.clip(p["bg"] + rng.normal(0.0, 0.12, size=3), 0.0, 1.0)
     p["fg"] = _colour_with_luma(rng, float(np.clip(fg_luma, 0.0, 1.0)), float(rng.uniform(0.0, 0.5)))
@@ -178,6 +183,23 @@ def _house_layout(p: dict, glyphs, height: int, canvas: np.ndarray) -> float:
     return centre_w
 
 
+def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
+    """``F.affine_grid(theta, [n, 1, size, size], align_corners=False)``, written out (faster on CPU)."""
+    t = (torch.arange(size, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
+    col, row = t[None, None, :], t[None, :, None]
+    gx = theta[:, 0, 0, None, None] * col + theta[:, 0, 1, None, None] * row + theta[:, 0, 2, None, None]
+    gy = theta[:, 1, 0, None, None] * col + theta[:, 1, 1, None, None] * row + theta[:, 1, 2, None, None]
+    return torch.stack([gx, gy], dim=-1)
+
+
+def _box_blur(img: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over a k x k window (edges replicated), as separable sums of shifted copies."""
+    h, w = img.shape[-2:]
+    padded = F.pad(img, [k // 2] * 4, mode="replicate")
+    rows = sum(padded[..., i:i + h, :] for i in range(k))
+    return sum(rows[..., j:j + w] for j in range(k)) / (k * k)
+
+
 def _house_batch(params: list[dict], size: int, rngs: list[np.random.Generator]) -> torch.Tensor:
     n = len(params)
     height = 3 * size // 2                                 # glyph height in canvas pixels
@@ -196,9 +218,8 @@ def _house_batch(params: list[dict], size: int, rngs: list[np.random.Generator])
         theta[i, 0] = [inv[0, 0] * size / wc, inv[0, 1] * size / wc, 2 * shift[0] / wc]
         theta[i, 1] = [inv[1, 0] * size / hc, inv[1, 1] * size / hc, 2 * shift[1] / hc]
     canvas_t = torch.from_numpy(canvas)[:, None]
-    theta_t = torch.from_numpy(theta)
     # sample at twice the resolution, then average 2x2: anti-aliased glyph edges
-    grid = F.affine_grid(theta_t, [n, 1, 2 * size, 2 * size], align_corners=False)
+    grid = _affine_grid(torch.from_numpy(theta), 2 * size)
     ink = F.avg_pool2d(F.grid_sample(canvas_t, grid, align_corners=False), 2)[:, 0]
     # a drop shadow: the same ink seen from a view shifted by about one pixel (some images only)
     shadow = torch.zeros_like(ink)
@@ -223,9 +244,7 @@ def _house_batch(params: list[dict], size: int, rngs: list[np.random.Generator])
     img = _paint(img, edge, _col(np.stack([p["edge_colour"] for p in params])))
     img = _paint(img, 0.7 * shadow, _col(np.stack([p["fg"] * 0.2 for p in params])))
     img = _paint(img, ink, _col(np.stack([p["fg"] for p in params])))
-    k = 3 if size == 32 else 5
-    blurred = F.avg_pool2d(F.pad(img, [k // 2] * 4, mode="replicate"), (k, 1), stride=1)
-    blurred = F.avg_pool2d(blurred, (1, k), stride=1)            # separable k x k box blur
+    blurred = _box_blur(img, 3 if size == 32 else 5)
     img = img + _col([p["blur"] for p in params])[:, None] * (blurred - img)
     noise = torch.from_numpy(np.stack([r.standard_normal((3, size, size), dtype=np.float32) for r in rngs]))
     img = img + _col([p["noise"] for p in params])[:, None] * noise
@@ -308,8 +327,8 @@ def _smooth(d: torch.Tensor, size: int) -> torch.Tensor:
 def _ellipse(u, v, cx, cy, rx, ry) -> torch.Tensor:
     """Approximate signed distance to an ellipse (Quilez's k0 (k0 - 1) / k1)."""
     du, dv = (u - cx) / rx, (v - cy) / ry
-    k0 = torch.sqrt(du * du + dv * dv)
-    k1 = torch.sqrt((du / rx) ** 2 + (dv / ry) ** 2).clamp_min(1e-6)
+    k0 = torch.hypot(du, dv)
+    k1 = torch.hypot(du / rx, dv / ry).clamp_min(1e-6)
     return k0 * (k0 - 1) / k1
 
 
@@ -459,8 +478,9 @@ def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) 
     """Flip each image of (N,C,H,W) left-right with probability 1/2 (the paper's augmentation, Sec. 4)."""
     if images.dim() != 4:
         raise ValueError(f"expected (N,C,H,W) images, got shape {tuple(images.shape)}")
-    flip = torch.rand(images.shape[0], generator=generator, device=images.device if generator is None else generator.device) < 0.5
-    return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
+    device = images.device if generator is None else generator.device
+    flip = (torch.rand(images.shape[0], generator=generator, device=device) < 0.5).to(images.device)
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
 # --------------------------------------------------------------------------------------------

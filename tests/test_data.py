@@ -335,3 +335,23 @@ def test_svhn_bad_inputs(tmp_path):
     path = _write_svhn(tmp_path / "ok.mat", n=2)[0]
     with pytest.raises(ValueError, match="size"):
         load_svhn(path, size=48)
+
+
+# ---------------------------------------------------------------- internal helpers
+
+def test_affine_grid_matches_torch():
+    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.functional.affine_grid(theta, [5, 1, 12, 12], align_corners=False)
+    assert torch.allclose(data._affine_grid(theta, 12), ref, atol=1e-6)
+
+
+def test_box_blur_matches_a_pixel_loop():
+    img = torch.rand(2, 3, 7, 9, generator=torch.Generator().manual_seed(0))
+    k = 3
+    ref = torch.empty_like(img)
+    for i in range(7):
+        for j in range(9):
+            rows = [min(max(i + a, 0), 6) for a in range(-1, 2)]
+            cols = [min(max(j + b, 0), 8) for b in range(-1, 2)]
+            ref[..., i, j] = img[..., rows, :][..., cols].mean((-2, -1))
+    assert torch.allclose(data._box_blur(img, k), ref, atol=1e-6)
