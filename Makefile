@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-NBVAL   := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 --sanitize-with tests/nbval_sanitize.cfg
+NBVAL   := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with tests/nbval_sanitize.cfg
 PORT    ?= 8888
 
 .PHONY: lab test test-unit test-notebooks demo bench setup clean
