@@ -1,0 +1,30 @@
+"""Command line: ``python -m lesson_lib {train,export,evaluate,demo,bench} ...``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lesson_lib")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from . import train
+    train.add_arguments(sub.add_parser("train", help="train a generator+critic pair (lesson 04)"))
+    exp = sub.add_parser("export", help="strip the optimiser state from a training checkpoint")
+    exp.add_argument("src")
+    exp.add_argument("dst")
+
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        return train.main(args)
+    if args.command == "export":
+        from .checkpoints import export_checkpoint
+        cfg = export_checkpoint(args.src, args.dst)["config"]
+        print(f"exported {args.src} -> {args.dst} ({cfg['iterations']} iterations)")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
