@@ -118,6 +118,20 @@ def load_checkpoint(path: str | Path, generator: Generator | None = None, critic
     return {**ckpt, "generator_model": generator, "critic_model": critic}
 
 
+def write_card(path: str | Path) -> Path:
+    """Write ``<checkpoint>.json`` beside a checkpoint: its config (command, iterations, wall time,
+    ...), checksum and file size, for people and the README to read without loading torch."""
+    import json
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    card = {**ckpt["config"], "checksum": ckpt["checksum"], "file_bytes": path.stat().st_size,
+            "resumable": "training_state" in ckpt}
+    out = path.with_suffix(".json")
+    out.write_text(json.dumps(card, indent=2) + "\n")
+    return out
+
+
 def pretrained_path(name: str) -> Path:
     return CHECKPOINT_DIR / f"{name}.pt"
 

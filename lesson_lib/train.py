@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import read_checkpoint
+from .checkpoints import read_checkpoint, write_card
 from .config import get_device, seed_everything
 from .data import DATASETS, load_dataset
 from .models import Critic, Generator
@@ -79,7 +79,10 @@ def main(args: argparse.Namespace) -> int:
         meta["command"] = read_checkpoint(out)["config"].get("command", meta["command"])
         print(f"resumed {out} at iteration {trainer.iteration}")
     print(f"training {args.dataset} {args.size}px dim {args.dim} on {len(images)} images, device {device}")
-    trainer.train(checkpoint=out, every=args.every,
-                  on_checkpoint=lambda t: save_samples(t.generator, out.with_suffix(".png")))
+    def on_checkpoint(t: Trainer) -> None:
+        save_samples(t.generator, out.with_suffix(".png"))
+        write_card(out)
+
+    trainer.train(checkpoint=out, every=args.every, on_checkpoint=on_checkpoint)
     print(f"done: {trainer.iteration} iterations in {trainer.elapsed / 60:.1f} min -> {out}")
     return 0
