@@ -74,6 +74,8 @@ class Trainer:
             raise ValueError(f"training images must be (N, 3, {self.critic.size}, {self.critic.size}), "
                              f"got {tuple(self.images.shape)}")
         c = self.config
+        if c.n_critic < 1 or c.batch_size < 1:
+            raise ValueError(f"n_critic and batch_size must be >= 1, got {c.n_critic} and {c.batch_size}")
         self.device = torch.device(self.device)
         self.generator.to(self.device).train()
         self.critic.to(self.device).train()

@@ -1,0 +1,82 @@
+"""The command line ``python -m lesson_lib train|export`` (lesson 04) on tiny runs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from lesson_lib.__main__ import main
+from lesson_lib.checkpoints import read_checkpoint
+from lesson_lib.config import ROOT_DIR
+
+TINY = ["train", "--dataset", "toy_faces", "--dim", "4", "--every", "1", "--limit", "64", "--batch-size", "4",
+        "--n-critic", "2", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def cpu_and_threads(monkeypatch):
+    monkeypatch.setenv("LESSON_DEVICE", "cpu")
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lesson_lib", *args], cwd=ROOT_DIR, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "LESSON_DEVICE": "cpu", "OMP_NUM_THREADS": "1"})
+
+
+def test_train_writes_checkpoint_and_samples_then_resumes(tmp_path, capsys):
+    out = tmp_path / "x.pt"
+    assert main([*TINY, "--iters", "2", "--out", str(out)]) == 0
+    ckpt = read_checkpoint(out)
+    cfg = ckpt["config"]
+    assert (cfg["iterations"], cfg["dataset"], cfg["size"], cfg["dim"], cfg["train_images"]) == (2, "toy_faces", 32, 4, 64)
+    first = ckpt["training_state"]["history"]
+    assert len(first["critic_loss"]) == 2
+    png = Image.open(out.with_suffix(".png"))
+    assert png.size == (8 * 34 + 2, 8 * 34 + 2)                      # an 8x8 grid of 32 px samples
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.png", "x.pt"]
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["checksum"] == ckpt["checksum"] and card["iterations"] == 2 and card["resumable"]
+
+    with pytest.raises(SystemExit) as err:                            # the same --out again
+        main([*TINY, "--iters", "2", "--out", str(out)])
+    assert "--resume" in str(err.value.code) and str(out) in str(err.value.code)
+    assert read_checkpoint(out)["config"]["iterations"] == 2         # untouched
+
+    capsys.readouterr()
+    assert main([*TINY, "--iters", "3", "--out", str(out), "--resume"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    resumed = read_checkpoint(out)
+    history = resumed["training_state"]["history"]
+    assert resumed["config"]["iterations"] == 3
+    assert all(history[k][:2] == first[k] and len(history[k]) == 3 for k in first)   # continued, not restarted
+
+    small = tmp_path / "small.pt"
+    assert main(["export", str(out), str(small)]) == 0
+    assert "training_state" not in read_checkpoint(small)
+    assert small.stat().st_size < out.stat().st_size
+
+
+def test_unknown_dataset_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--dataset", "mnist", "--iters", "1", "--out", "x.pt"])
+    assert err.value.code == 2
+    assert "invalid choice: 'mnist'" in capsys.readouterr().err
+
+
+def test_celeba_needs_data_root(tmp_path):
+    with pytest.raises(ValueError, match="--data-root"):
+        main(["train", "--dataset", "celeba", "--iters", "1", "--out", str(tmp_path / "c.pt")])
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_module_entry_point_reports_errors():
+    bad = run_module("train", "--dataset", "mnist", "--iters", "1", "--out", "x.pt")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    celeba = run_module("train", "--dataset", "celeba", "--iters", "1", "--out", "/nonexistent/c.pt")
+    assert celeba.returncode != 0 and "--data-root" in celeba.stderr
