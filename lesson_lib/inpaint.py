@@ -109,6 +109,7 @@ def inpaint(generator, critic, image: torch.Tensor, mask: torch.Tensor, alpha: f
         raise ValueError(f"steps must be >= 0 and restarts >= 1, got {steps} and {restarts}")
     n, device = y.shape[0], next(generator.parameters()).device
     if bool((m == 1).all()):                      # no hole anywhere: nothing to fill
+        y = y.detach().cpu()
         return InpaintResult(torch.zeros(n, generator.z_dim), y.clone(), y.clone(), y.clone(),
                              torch.zeros(n), {})
     if z_init is None:
@@ -150,6 +151,7 @@ def inpaint(generator, critic, image: torch.Tensor, mask: torch.Tensor, alpha: f
             p.requires_grad_(True)
         generator.train(modes[0]), critic.train(modes[1])
 
+    y, m = y.cpu(), m.cpu()                          # the result lives on the CPU (gz already does)
     overlay = m * y + (1 - m) * gz
     blended = poisson_blend(gz, y, m).clamp(-1, 1) if blend else overlay.clone()
     return InpaintResult(z_best.cpu(), gz, overlay, blended, final["total"][best].cpu(), history)

@@ -41,10 +41,12 @@ def sliders(callback, alpha: float = 0.1, beta: float = 0.9, eta: float = 0.5):
     """ipywidgets sliders for alpha, beta, eta (eq. 4) bound to ``callback``; updates on release."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     def show(alpha, beta, eta):
         fig = callback(alpha, beta, eta)
-        plt.show(fig)
+        display(fig)           # works on every backend (plt.show(fig) fails outside the inline one)
+        plt.close(fig)         # shown once, and no pile-up of open figures
 
     kw = dict(min=0.0, max=2.0, step=0.05, continuous_update=False, readout_format=".2f")
     return w.interactive(show, alpha=w.FloatSlider(value=alpha, description="alpha", **kw),
