@@ -167,6 +167,11 @@ class Trainer:
         state = ckpt.get("training_state")
         if state is None:
             raise ValueError(f"{path}: checkpoint has no training state (an exported checkpoint cannot be resumed)")
+        saved = {k: v for k, v in state["train_config"].items() if k != "iters"}
+        current = {**self.config.__dict__, "betas": list(self.config.betas)}
+        changed = {k: (v, current[k]) for k, v in saved.items() if current.get(k) != v}
+        if changed:
+            raise ValueError(f"{path}: cannot resume with other training settings (saved, now): {changed}")
         self.g_opt.load_state_dict(state["g_opt"])
         self.c_opt.load_state_dict(state["c_opt"])
         self.rng.set_state(state["rng"])

@@ -227,3 +227,17 @@ def test_resume_needs_training_state(tmp_path):
 def test_trainer_rejects_images_of_the_wrong_size():
     with pytest.raises(ValueError, match="training images"):
         Trainer(Generator(32, 4), Critic(32, 4), torch.zeros(4, 3, 64, 64))
+
+
+def test_resume_refuses_changed_settings(tmp_path):
+    images = torch.rand(16, 3, 32, 32) * 2 - 1
+    t = Trainer(Generator(32, 4), Critic(32, 4), images, TrainConfig(iters=1, batch_size=4, n_critic=1),
+                meta={"dataset": "toy_faces"})
+    t.train(progress=False)
+    t.save(tmp_path / "a.pt")
+    other = Trainer(Generator(32, 4), Critic(32, 4), images, TrainConfig(iters=2, batch_size=8, n_critic=1))
+    with pytest.raises(ValueError, match="batch_size"):
+        other.resume(tmp_path / "a.pt")
+    same = Trainer(Generator(32, 4), Critic(32, 4), images, TrainConfig(iters=2, batch_size=4, n_critic=1))
+    same.resume(tmp_path / "a.pt")
+    assert same.iteration == 1
