@@ -18,6 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 lab: $(STAMP)
 	JUPYTER_CONFIG_DIR=$(CURDIR)/$(VENV)/etc/jupyter JUPYTER_DATA_DIR=$(CURDIR)/$(VENV)/share/jupyter \
+	IPYTHONDIR=$(CURDIR)/$(VENV)/ipython MPLCONFIGDIR=$(CURDIR)/$(VENV)/mpl \
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(LAB_ARGS)
 
 test: $(STAMP)
