@@ -34,6 +34,7 @@ class InpaintPreview:
                        ["input", "G(z)", "overlay", "blended", "truth"])
         fig.suptitle(f"alpha={alpha:.2f}  beta={beta:.2f}  eta={eta:.2f}   final loss {result.loss.item():.2f}",
                      fontsize=9)
+        fig.tight_layout()     # again, now with room for the title
         return fig
 
 

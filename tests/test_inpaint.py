@@ -16,7 +16,15 @@ from lesson_lib.models import Critic, Generator
 from lesson_lib.poisson import poisson_blend
 
 SIZE, DIM, Z = 32, 4, 128
-torch.set_num_threads(1)  # tiny networks: one thread is faster than two fighting over a busy CPU
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks: one thread is much faster than two fighting over a busy 2-core CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,15 @@ from lesson_lib.masks import central_square  # noqa: E402
 from lesson_lib.models import Critic, Generator  # noqa: E402
 from lesson_lib.widgets import InpaintPreview, sliders  # noqa: E402
 
-torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks: one thread is much faster than two fighting over a busy 2-core CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
