@@ -87,6 +87,8 @@ def _check_inputs(generator, image: torch.Tensor, mask: torch.Tensor) -> tuple[t
     if image.shape[-1] != generator.size or image.shape[-2] != generator.size:
         raise ValueError(f"image is {image.shape[-2]}x{image.shape[-1]} but the generator makes "
                          f"{generator.size}x{generator.size} images")
+    if not torch.isfinite(image).all():
+        raise ValueError("image contains NaN or infinite values")
     lo, hi = image.min().item(), image.max().item()
     if lo < -1 - 1e-5 or hi > 1 + 1e-5:
         raise ValueError(f"image values must lie in [-1, 1], found [{lo:.3f}, {hi:.3f}]")

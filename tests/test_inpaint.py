@@ -196,6 +196,7 @@ def test_overlay_and_blend(pair):
     (dict(mask=central_square(SIZE) * 0.5), "binary"),
     (dict(mask=torch.zeros(SIZE, SIZE)), "no known pixel"),
     (dict(image=torch.full((3, SIZE, SIZE), 1.5)), r"\[-1, 1\]"),
+    (dict(image=torch.full((3, SIZE, SIZE), float("nan"))), "NaN"),
     (dict(image=torch.zeros(3, 64, 64), mask=central_square(64)), "generator makes 32x32"),
     (dict(image=torch.zeros(1, SIZE, SIZE)), r"image must be \(3, H, W\)"),
     (dict(z_init=torch.zeros(2, Z)), r"z_init must be \(1, 128\)"),
