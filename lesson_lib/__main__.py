@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="strip the optimiser state from a training checkpoint")
     exp.add_argument("src")
     exp.add_argument("dst")
+    bench = sub.add_parser("bench", help="print timings of training, inpainting and the notebooks")
+    bench.add_argument("what", nargs="?", default="all", choices=("train", "inpaint", "notebooks", "all"))
+    bench.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
     args = parser.parse_args(argv)
     if args.command == "train":
@@ -23,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = export_checkpoint(args.src, args.dst)["config"]
         print(f"exported {args.src} -> {args.dst} ({cfg['iterations']} iterations)")
         return 0
+    if args.command == "bench":
+        from .bench import main as bench_main
+        return bench_main(args.what, args.threads)
     return 1
 
 

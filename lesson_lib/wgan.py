@@ -97,25 +97,32 @@ class Trainer:
     def _z(self) -> torch.Tensor:
         return torch.randn(self.config.batch_size, self.generator.z_dim, generator=self.rng).to(self.device)
 
-    def step(self) -> dict:
-        """One generator iteration: n_critic critic steps with GP, then one generator step."""
-        c = self.config
-        for _ in range(c.n_critic):
-            real = self._batch()
-            with torch.no_grad():
-                fake = self.generator(self._z())
-            loss, stats = critic_loss(self.critic, real, fake, c.gp_weight, generator=self.rng)
-            self.c_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.c_opt.step()
-        for p in self.critic.parameters():
-            p.requires_grad_(False)
+    def critic_step(self) -> dict:
+        """One critic step: a real batch, G(z) without gradients, eq. 3 with the penalty, Adam."""
+        real = self._batch()
+        with torch.no_grad():
+            fake = self.generator(self._z())
+        loss, stats = critic_loss(self.critic, real, fake, self.config.gp_weight, generator=self.rng)
+        self.c_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.c_opt.step()
+        return stats
+
+    def generator_step(self) -> torch.Tensor:
+        """One generator step on -critic(G(z)) with the critic frozen; returns the loss."""
+        self.critic.requires_grad_(False)
         g_loss = generator_loss(self.critic, self.generator(self._z()))
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_opt.step()
-        for p in self.critic.parameters():
-            p.requires_grad_(True)
+        self.critic.requires_grad_(True)
+        return g_loss
+
+    def step(self) -> dict:
+        """One generator iteration: n_critic critic steps with GP, then one generator step."""
+        for _ in range(self.config.n_critic):
+            stats = self.critic_step()
+        g_loss = self.generator_step()
         stats["generator_loss"] = g_loss.item()
         for k, v in stats.items():
             self.history[k].append(v)
