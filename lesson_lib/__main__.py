@@ -1,4 +1,4 @@
-"""Command line: ``python -m lesson_lib {train,export,evaluate,demo,bench} ...``."""
+"""Command line: ``python -m lesson_lib {train,export,evaluate,train-scorer,demo,bench} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="strip the optimiser state from a training checkpoint")
     exp.add_argument("src")
     exp.add_argument("dst")
+    from . import demo, evaluate, semantic
+    demo.add_arguments(sub.add_parser("demo", help="inpaint a few held-out images, write build/demo.png"))
+    evaluate.add_arguments(sub.add_parser("evaluate", help="the ablation of Tables 1-2 on held-out images (lesson 09)"))
+    semantic.add_arguments(sub.add_parser("train-scorer", help="train a semantic-accuracy scorer (lesson 09)"))
     bench = sub.add_parser("bench", help="print timings of training, inpainting and the notebooks")
     bench.add_argument("what", nargs="?", default="all", choices=("train", "inpaint", "notebooks", "all"))
     bench.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -26,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = export_checkpoint(args.src, args.dst)["config"]
         print(f"exported {args.src} -> {args.dst} ({cfg['iterations']} iterations)")
         return 0
+    if args.command == "demo":
+        return demo.main(args)
+    if args.command == "evaluate":
+        return evaluate.main(args)
+    if args.command == "train-scorer":
+        return semantic.main(args)
     if args.command == "bench":
         from .bench import main as bench_main
         return bench_main(args.what, args.threads)

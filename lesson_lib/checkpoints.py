@@ -38,6 +38,22 @@ def state_checksum(*state_dicts: dict) -> str:
     return h.hexdigest()
 
 
+def atomic_save(obj: dict, path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save_checkpoint(path: str | Path, generator: Generator, critic: Critic, config: dict,
                     training_state: dict | None = None) -> dict:
     """Write the pair atomically; ``config`` must hold dataset, iterations and seed (size, dim and
@@ -54,18 +70,7 @@ def save_checkpoint(path: str | Path, generator: Generator, critic: Critic, conf
     ckpt = {"format": FORMAT, "config": config, "generator": g, "critic": c, "checksum": state_checksum(g, c)}
     if training_state is not None:
         ckpt["training_state"] = training_state
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save(ckpt, path)
     return ckpt
 
 

@@ -77,7 +77,7 @@ def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict
 def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int = 1000, seed: int = 0,
              progress: bool = True, semantic=None) -> dict[str, dict]:
     """Every row of the table for ``images`` (held out) with the named mask. ``semantic`` is an
-    optional callable (inpainted images) -> accuracy in [0, 1], reported as ``semantic``."""
+    optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row."""
     if mask_name not in MASKS:
         raise ValueError(f"unknown mask {mask_name!r}; choose one of {list(MASKS)}")
     mask = MASKS[mask_name](images.shape[-1])
@@ -94,15 +94,16 @@ def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int
     for name, out in outputs.items():
         table[name] = score(out, images, mask)
         if semantic is not None:
-            table[name]["semantic"] = float(semantic(out))
+            table[name].update(semantic(out))
     return table
 
 
 def format_table(table: dict[str, dict]) -> str:
-    cols = [c for c in ("mse", "psnr", "ssim", "hole_psnr", "semantic") if c in next(iter(table.values()))]
+    """The table as aligned text, one column per metric (semantic rates after MSE/PSNR/SSIM)."""
+    cols = list(dict.fromkeys(c for row in table.values() for c in row))
     lines = [f"{'row':44s}" + "".join(f"{c:>11s}" for c in cols)]
     for name, row in table.items():
-        lines.append(f"{name:44s}" + "".join(f"{row[c]:11.4f}" for c in cols))
+        lines.append(f"{name:44s}" + "".join(f"{row[c]:11.4f}" if c in row else f"{'-':>11s}" for c in cols))
     return "\n".join(lines)
 
 
@@ -124,6 +125,7 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default=None, help="default: the shipped <dataset>_32 checkpoint")
     p.add_argument("--celeba-root", default=None, help="CelebA JPEG folder (held-out files 009001-010000)")
     p.add_argument("--out", default=None, help="write the table as JSON here")
+    p.add_argument("--no-semantic", action="store_true", help="skip the semantic-accuracy columns")
 
 
 def main(args) -> int:
@@ -131,7 +133,8 @@ def main(args) -> int:
     import sys
 
     from .checkpoints import load_checkpoint, load_pretrained
-    from .data import load_celeba, load_dataset
+    from .data import load_celeba
+    from .semantic import labelled, load_scorer, semantic_scores
 
     start = time.perf_counter()
     if args.checkpoint:
@@ -145,9 +148,13 @@ def main(args) -> int:
         images = load_celeba(args.celeba_root, size=g.size, start=9001, stop=10000, limit=args.n)
         data_seed = "files 009001-010000"
     else:
-        images = load_dataset(args.dataset, args.n, size=g.size, seed=HELD_OUT_SEED)
+        images, labels = labelled(args.dataset, args.n, HELD_OUT_SEED, size=g.size)
         data_seed = HELD_OUT_SEED
-    table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed)
+    semantic = None
+    if args.dataset != "celeba" and not args.no_semantic:
+        net = load_scorer(args.dataset)
+        semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
+    table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed, semantic=semantic)
     print(format_table(table))
     if args.out:
         info = provenance("python -m lesson_lib " + shlex.join(sys.argv[1:]), time.perf_counter() - start,

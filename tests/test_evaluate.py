@@ -1,0 +1,127 @@
+"""The ablation of Tables 1-2 (lesson 09, ``python -m lesson_lib evaluate``) and the demo, on a tiny
+random generator/critic pair: the table's rows, its columns against independent computations, and
+the provenance written with it."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lesson_lib.__main__ import main
+from lesson_lib.checkpoints import save_checkpoint
+from lesson_lib.data import toy_faces
+from lesson_lib.demo import COLUMNS, demo_rows, save_figure
+from lesson_lib.evaluate import MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, score
+from lesson_lib.inpaint import YEH
+from lesson_lib.masks import central_square
+from lesson_lib.models import Critic, Generator
+from lesson_lib.poisson import harmonic_inpaint
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    torch.manual_seed(0)
+    return Generator(32, 4).eval(), Critic(32, 4).eval()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return toy_faces(3, seed=10_000)
+
+
+def test_rows_are_the_papers():
+    rows = loss_rows()
+    assert list(rows)[0] == "Yeh et al. (2017)" and rows["Yeh et al. (2017)"] == YEH
+    assert YEH.beta == 0 and YEH.prior == "yeh"                      # Yeh et al.: no gradient loss
+    assert SETTINGS == ((0.1, 0.9, 1.0), (0.5, 0.5, 1.0), (0.1, 0.9, 0.5), (0.5, 0.5, 0.5))
+    for s in SETTINGS:
+        assert rows[f"Proposed {s}"].prior == "wgan" and rows[f"Yeh + gradient {s}"].prior == "yeh"
+        assert (rows[f"Proposed {s}"].alpha, rows[f"Proposed {s}"].beta, rows[f"Proposed {s}"].eta) == s
+    assert len(rows) == 9
+    for mask_rows in PAPER_TABLES.values():                           # the stored paper tables name the same rows
+        assert list(mask_rows) == list(rows)
+
+
+def test_score_against_numpy(images):
+    noisy = (images + 0.1 * torch.randn(images.shape, generator=torch.Generator().manual_seed(1))).clamp(-1, 1)
+    mask = central_square(32)
+    s = score(noisy, images, mask)
+    a = (images.numpy() + 1) * 127.5
+    b = (noisy.numpy() + 1) * 127.5
+    per_image = ((a - b) ** 2).reshape(3, -1).mean(1)
+    assert s["mse"] == pytest.approx(per_image.mean(), rel=1e-5)
+    assert s["psnr"] == pytest.approx(10 * math.log10(255 ** 2 / per_image.mean()), rel=1e-5)
+    hole = mask.numpy() == 0
+    hole_mse = np.mean([((a[i] - b[i]) ** 2)[:, hole].mean() for i in range(3)])
+    assert s["hole_psnr"] == pytest.approx(10 * math.log10(255 ** 2 / hole_mse), rel=1e-5)
+    assert 0 < s["ssim"] < 1
+
+
+def test_ablation_table(pair, images):
+    calls = []
+
+    def semantic(out):
+        calls.append(out.shape)
+        return {"toy_rate": float((out > 0).float().mean())}
+
+    table = ablation(*pair, images, "central", steps=2, progress=False, semantic=semantic)
+    expected = [*loss_rows(), "Proposed (0.1, 0.9, 0.5) without Poisson", "Harmonic inpainting"]
+    assert sorted(table) == sorted(expected)
+    assert len(calls) == len(expected) and all(c == images.shape for c in calls)
+    for row in table.values():
+        assert set(row) == {"mse", "psnr", "ssim", "hole_psnr", "toy_rate"}
+        assert all(np.isfinite(v) for v in row.values())
+    mask = central_square(32)
+    assert table["Harmonic inpainting"]["mse"] == pytest.approx(
+        score(harmonic_inpaint(images, mask).clamp(-1, 1), images, mask)["mse"], rel=1e-6)
+    text = format_table(table)
+    assert all(name in text for name in expected) and "toy_rate" in text.splitlines()[0]
+    with pytest.raises(ValueError, match="unknown mask"):
+        ablation(*pair, images, "square", steps=1)
+    assert set(MASKS) == {"central", "three_squares"}
+
+
+def test_evaluate_command_writes_table_with_provenance(pair, tmp_path, capsys):
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, *pair, {"dataset": "toy_faces", "iterations": 0, "seed": 0})
+    out = tmp_path / "table.json"
+    assert main(["evaluate", "--dataset", "toy_faces", "--mask", "three_squares", "--n", "2", "--steps", "1",
+                 "--checkpoint", str(ckpt), "--no-semantic", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Harmonic inpainting" in printed and "Yeh et al. (2017)" in printed
+    saved = json.loads(out.read_text())
+    prov = saved["provenance"]
+    assert prov["command"].startswith("python -m lesson_lib") and prov["n"] == 2 and prov["steps"] == 1
+    assert prov["held_out"] == 10_000 and prov["mask"] == "three_squares" and prov["model"]["iterations"] == 0
+    assert len(prov["commit"]) in (40, len("unknown")) and prov["wall_time_s"] >= 0
+    assert len(saved["table"]) == 11
+
+
+def test_evaluate_rejects_celeba_without_root(pair, tmp_path):
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, *pair, {"dataset": "celeba", "iterations": 0, "seed": 0})
+    with pytest.raises(SystemExit, match="--celeba-root"):
+        main(["evaluate", "--dataset", "celeba", "--mask", "central", "--checkpoint", str(ckpt)])
+
+
+def test_demo_columns_and_figure(pair, images, tmp_path):
+    mask = central_square(32)
+    columns, scores = demo_rows(*pair, images, mask, steps=2)
+    assert tuple(columns) == COLUMNS
+    known = mask.expand_as(images).bool()
+    for name in ("proposed", "proposed + Poisson", "Yeh loss", "harmonic"):      # known pixels are kept
+        assert torch.allclose(columns[name][known], images[known], atol=1e-5), name
+    assert torch.equal(columns["input"][~known], torch.zeros(int((~known).sum())))
+    assert set(scores) == {"Yeh loss", "proposed", "proposed + Poisson", "harmonic"}
+    path = tmp_path / "demo.png"
+    save_figure([("toy, central", columns)], path)
+    assert path.stat().st_size > 1000

@@ -1,0 +1,119 @@
+"""Semantic accuracy (lesson 09): label encodings, the corrupted faces, scorer files, and the shipped
+scorers' accuracy on clean held-out images against images whose meaning was removed."""
+import pytest
+import torch
+
+from lesson_lib.checkpoints import CheckpointError
+from lesson_lib.masks import central_square
+from lesson_lib.poisson import harmonic_inpaint
+from lesson_lib.semantic import (DIGIT_HEADS, FACE_HEADS, VALIDATION_SEED, SemanticNet, corrupt_faces, digit_targets,
+                                 labelled, load_scorer, read_digits, region_mask, save_scorer, scorer_path,
+                                 semantic_scores)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_digit_targets():
+    t = digit_targets(["7", "42", "905"])
+    assert t["length"].tolist() == [0, 1, 2]
+    assert t["d0"].tolist() == [7, 4, 9] and t["d1"].tolist() == [10, 2, 0] and t["d2"].tolist() == [10, 10, 5]
+    for bad in ("", "1234", "4a"):
+        with pytest.raises(ValueError, match="1 to 3 digits"):
+            digit_targets([bad])
+
+
+class FixedOutput(torch.nn.Module):
+    """A 'network' that returns given logits, to test decoding independently of training."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def forward(self, x):
+        return self.out
+
+
+def test_read_digits_decodes_length_and_digits():
+    def onehot(idx, n):
+        return torch.nn.functional.one_hot(torch.tensor(idx), n).float()
+    out = {"length": onehot([1, 0], 3), "d0": onehot([3, 8], 10), "d1": onehot([5, 10], 11), "d2": onehot([10, 2], 11)}
+    assert read_digits(FixedOutput(out), torch.zeros(2, 3, 32, 32)) == ["35", "8"]
+
+
+def test_corrupt_faces_touch_only_feature_regions():
+    faces = labelled("toy_faces", 8, seed=3)[0]
+    out = corrupt_faces(faces, torch.Generator().manual_seed(0))
+    allowed = torch.zeros(32, 32, dtype=torch.bool)
+    for region in ("left_eye", "right_eye", "mouth"):
+        allowed |= region_mask(32, region) == 0
+    changed = (out != faces).any(1)                                  # (n, H, W)
+    assert changed.any(dim=(1, 2)).all()                             # every face lost something
+    assert not changed[:, ~allowed].any()                            # and only inside the feature boxes
+
+
+def test_scorer_file_round_trip_and_tamper(tmp_path):
+    torch.manual_seed(0)
+    net = SemanticNet(FACE_HEADS, width=4).eval()
+    path = tmp_path / "s.pt"
+    save_scorer(net, "toy_faces", path, {"note": "test"})
+    again = load_scorer("toy_faces", path)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert all(torch.equal(net(x)[k], again(x)[k]) for k in FACE_HEADS)
+    with pytest.raises(CheckpointError, match="not a semantic scorer"):
+        load_scorer("house_numbers", path)
+    bad = torch.load(path, weights_only=True)
+    bad["state"]["heads.intact.bias"] += 1
+    torch.save(bad, path)
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_scorer("toy_faces", path)
+    with pytest.raises(FileNotFoundError, match="train-scorer"):
+        load_scorer("toy_faces", tmp_path / "missing.pt")
+
+
+def test_scores_check_lengths_and_resize():
+    torch.manual_seed(0)
+    net = SemanticNet(DIGIT_HEADS, width=4)
+    with pytest.raises(ValueError, match="labels"):
+        semantic_scores(net, "house_numbers", torch.zeros(2, 3, 32, 32), ["1"])
+    assert 0 <= semantic_scores(net, "house_numbers", torch.zeros(2, 3, 64, 64), ["1", "2"])["digits"] <= 1
+
+
+def shipped(dataset):
+    if not scorer_path(dataset).is_file():
+        pytest.skip(f"no shipped scorer {scorer_path(dataset)}")
+    return load_scorer(dataset)
+
+
+# Held-out images never seen by the scorers (seed 70 000: neither training nor validation).
+N_TEST = 300
+
+
+def test_shipped_digit_reader():
+    """Reads clean held-out house numbers; loses the number once the central hole is filled smoothly."""
+    net = shipped("house_numbers")
+    x, labels = labelled("house_numbers", N_TEST, seed=70_000)
+    clean = semantic_scores(net, "house_numbers", x, labels)["digits"]
+    mask = central_square(32)
+    smooth = semantic_scores(net, "house_numbers", harmonic_inpaint(x, mask).clamp(-1, 1), labels)["digits"]
+    print(f"digit string accuracy: clean {clean:.3f}, central hole filled harmonically {smooth:.3f}")
+    assert clean >= 0.85
+    assert smooth <= clean - 0.3
+
+
+def test_shipped_face_scorer():
+    """Judges clean held-out faces intact and reads their attributes; judges faces whose eyes or
+    mouth were erased as not intact."""
+    net = shipped("toy_faces")
+    x, labels = labelled("toy_faces", N_TEST, seed=70_000)
+    clean = semantic_scores(net, "toy_faces", x, labels)
+    broken = semantic_scores(net, "toy_faces", corrupt_faces(x, torch.Generator().manual_seed(5)), labels)
+    print(f"clean {clean}, corrupted {broken}")
+    assert clean["intact"] >= 0.9 and clean["attributes"] >= 0.85
+    assert broken["intact"] <= 0.1
+    assert VALIDATION_SEED != 70_000
