@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .config import ROOT_DIR
-from .inpaint import YEH, LossWeights, inpaint
+from .inpaint import PAPER, YEH, LossWeights, inpaint
 from .masks import central_square, three_squares
 from .metrics import mse, psnr_from_mse, ssim
 from .poisson import harmonic_inpaint
@@ -66,6 +66,26 @@ def loss_rows() -> dict[str, LossWeights]:
     return rows
 
 
+#: The eta values of the balance study (lesson 09): the paper's 0.5; 0.125 = the paper's balance with
+#: the pixel sums of eq. 6-7 rescaled to a 64x64 image (4x the pixels of 32x32); a decade around them.
+BALANCE_ETAS = (0.05, 0.125, 0.5, 2.0)
+
+
+def balance_rows() -> dict[str, LossWeights]:
+    """The Yeh et al. row and the proposed loss (0.1, 0.9, eta) for each eta of ``BALANCE_ETAS``."""
+    rows = {"Yeh et al. (2017)": YEH}
+    rows.update({f"Proposed (0.1, 0.9, {eta})": LossWeights(0.1, 0.9, eta, prior="wgan") for eta in BALANCE_ETAS})
+    return rows
+
+
+def paper_rows() -> dict[str, LossWeights]:
+    """Only the Yeh et al. row and the paper's choice (0.1, 0.9, 0.5)."""
+    return {"Yeh et al. (2017)": YEH, "Proposed (0.1, 0.9, 0.5)": PAPER}
+
+
+ROW_SETS = {"tables": loss_rows, "balance": balance_rows, "paper": paper_rows}
+
+
 def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
     """Table columns for a batch of inpainted images against the ground truth."""
     m = mse(result, truth).mean().item()
@@ -75,15 +95,17 @@ def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict
 
 
 def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int = 1000, seed: int = 0,
-             progress: bool = True, semantic=None) -> dict[str, dict]:
-    """Every row of the table for ``images`` (held out) with the named mask. ``semantic`` is an
+             progress: bool = True, semantic=None, rows: dict[str, LossWeights] | None = None) -> dict[str, dict]:
+    """Every row of the table (``rows``, default ``loss_rows()``), the proposed loss without Poisson
+    blending when the paper's row is among them, and harmonic inpainting, for ``images`` (held out)
+    with the named mask. ``semantic`` is an
     optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row."""
     if mask_name not in MASKS:
         raise ValueError(f"unknown mask {mask_name!r}; choose one of {list(MASKS)}")
     mask = MASKS[mask_name](images.shape[-1])
     z0 = torch.randn(len(images), generator.z_dim, generator=torch.Generator().manual_seed(seed))
     outputs: dict[str, torch.Tensor] = {}
-    for name, w in loss_rows().items():
+    for name, w in (rows if rows is not None else loss_rows()).items():
         r = inpaint(generator, critic, images, mask, w.alpha, w.beta, w.eta, steps=steps, prior=w.prior,
                     z_init=z0, progress=progress)
         outputs[name] = r.blended
@@ -125,6 +147,8 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default=None, help="default: the shipped <dataset>_32 checkpoint")
     p.add_argument("--celeba-root", default=None, help="CelebA JPEG folder (held-out files 009001-010000)")
     p.add_argument("--out", default=None, help="write the table as JSON here")
+    p.add_argument("--rows", default="tables", choices=tuple(ROW_SETS),
+                   help="tables: the rows of Tables 1-2; balance: the eta study; paper: Yeh and (0.1, 0.9, 0.5)")
     p.add_argument("--no-semantic", action="store_true", help="skip the semantic-accuracy columns")
 
 
@@ -154,12 +178,13 @@ def main(args) -> int:
     if args.dataset != "celeba" and not args.no_semantic:
         net = load_scorer(args.dataset)
         semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
-    table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed, semantic=semantic)
+    table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed, semantic=semantic,
+                     rows=ROW_SETS[args.rows]())
     print(format_table(table))
     if args.out:
         info = provenance("python -m lesson_lib " + shlex.join(sys.argv[1:]), time.perf_counter() - start,
                           dataset=args.dataset, mask=args.mask, n=len(images), steps=args.steps,
-                          z_seed=args.seed, held_out=data_seed, model=cfg)
+                          z_seed=args.seed, held_out=data_seed, rows=args.rows, model=cfg)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"provenance": info, "table": table}, indent=2) + "\n")
         print(f"wrote {args.out}")

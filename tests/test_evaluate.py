@@ -125,3 +125,15 @@ def test_demo_columns_and_figure(pair, images, tmp_path):
     path = tmp_path / "demo.png"
     save_figure([("toy, central", columns)], path)
     assert path.stat().st_size > 1000
+
+
+def test_row_sets(pair, images):
+    from lesson_lib.evaluate import BALANCE_ETAS, balance_rows, paper_rows
+    from lesson_lib.inpaint import PAPER
+    assert paper_rows() == {"Yeh et al. (2017)": YEH, "Proposed (0.1, 0.9, 0.5)": PAPER}
+    balance = balance_rows()
+    assert [w.eta for n, w in balance.items() if n != "Yeh et al. (2017)"] == list(BALANCE_ETAS)
+    assert 0.5 in BALANCE_ETAS and 0.125 in BALANCE_ETAS          # the paper's eta; the 64 px-rescaled one
+    table = ablation(*pair, images[:1], "three_squares", steps=1, progress=False, rows=paper_rows())
+    assert list(table) == ["Yeh et al. (2017)", "Proposed (0.1, 0.9, 0.5)",
+                           "Proposed (0.1, 0.9, 0.5) without Poisson", "Harmonic inpainting"]
