@@ -58,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="CelebA folder or SVHN .mat file")
     p.add_argument("--limit", type=int, default=None, help="use at most N training images")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips (the paper flips)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -71,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
             "train_images": len(images), "device": str(device), "batch_size": args.batch_size}
     trainer = Trainer(Generator(args.size, args.dim, args.z_dim), Critic(args.size, args.dim), images,
                       TrainConfig(iters=args.iters, batch_size=args.batch_size, n_critic=args.n_critic,
-                                  lr=args.lr, seed=args.seed), meta=meta, device=device)
+                                  lr=args.lr, seed=args.seed, flip=not args.no_flip), meta=meta, device=device)
     if out.exists():
         if not args.resume:
             raise SystemExit(f"{out} exists: pass --resume to continue it, or choose another --out")

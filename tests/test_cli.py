@@ -80,3 +80,12 @@ def test_module_entry_point_reports_errors():
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
     celeba = run_module("train", "--dataset", "celeba", "--iters", "1", "--out", "/nonexistent/c.pt")
     assert celeba.returncode != 0 and "--data-root" in celeba.stderr
+
+
+def test_no_flip_is_stored_and_resume_keeps_it(tmp_path):
+    out = tmp_path / "nf.pt"
+    assert main([*TINY, "--iters", "1", "--out", str(out), "--no-flip"]) == 0
+    assert read_checkpoint(out)["training_state"]["train_config"]["flip"] is False
+    with pytest.raises(ValueError, match="flip"):                    # resuming with flips would change the run
+        main([*TINY, "--iters", "2", "--out", str(out), "--resume"])
+    assert main([*TINY, "--iters", "2", "--out", str(out), "--resume", "--no-flip"]) == 0
