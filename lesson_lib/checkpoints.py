@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dict loadable with ``torch.load(..., weights_only=True)``:
 ``{"format": 1, "config": {...}, "generator": state_dict, "critic": state_dict, "checksum": str,
-"training_state": {...} (optional)}``. The checksum is a SHA-256 over the networks' tensors (names,
+"training_state": {...} (optional, to resume), "history": {...} (optional, the training curves of an
+exported checkpoint)}``. The checksum is a SHA-256 over the networks' tensors (names,
 shapes, dtypes and bytes in key order), so a file whose weights were altered or truncated is caught.
 Writes go to a temporary file that is renamed into place, so an interrupted save never leaves a
 broken checkpoint behind.
@@ -48,6 +49,9 @@ def atomic_save(obj: dict, path: str | Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes the file private; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,7 +59,7 @@ def atomic_save(obj: dict, path: str | Path) -> None:
 
 
 def save_checkpoint(path: str | Path, generator: Generator, critic: Critic, config: dict,
-                    training_state: dict | None = None) -> dict:
+                    training_state: dict | None = None, history: dict | None = None) -> dict:
     """Write the pair atomically; ``config`` must hold dataset, iterations and seed (size, dim and
     z_dim are read from the models). Returns the dict written."""
     config = {"size": generator.size, "dim": generator.dim, "z_dim": generator.z_dim, **config}
@@ -70,6 +74,8 @@ def save_checkpoint(path: str | Path, generator: Generator, critic: Critic, conf
     ckpt = {"format": FORMAT, "config": config, "generator": g, "critic": c, "checksum": state_checksum(g, c)}
     if training_state is not None:
         ckpt["training_state"] = training_state
+    if history is not None:
+        ckpt["history"] = history
     atomic_save(ckpt, path)
     return ckpt
 
@@ -155,8 +161,15 @@ def load_pretrained(name: str, device: torch.device | str = "cpu") -> tuple[Gene
     return g, c, ckpt["config"]
 
 
+def training_history(ckpt: dict) -> dict | None:
+    """The training curves of a checkpoint (resumable or exported), or None if it kept none."""
+    return ckpt.get("history") or ckpt.get("training_state", {}).get("history")
+
+
 def export_checkpoint(src: str | Path, dst: str | Path) -> dict:
-    """Copy a training checkpoint without its optimiser state (for shipping: a third of the size)."""
+    """Copy a training checkpoint without its optimiser state (for shipping: about a third of the
+    size); the training curves are kept."""
     ckpt = load_checkpoint(src)
     return save_checkpoint(dst, ckpt["generator_model"], ckpt["critic_model"],
-                           {k: v for k, v in ckpt["config"].items() if k not in ("size", "dim", "z_dim")})
+                           {k: v for k, v in ckpt["config"].items() if k not in ("size", "dim", "z_dim")},
+                           history=training_history(ckpt))

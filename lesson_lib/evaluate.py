@@ -95,10 +95,12 @@ def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict
 
 
 def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int = 1000, seed: int = 0,
-             progress: bool = True, semantic=None, rows: dict[str, LossWeights] | None = None) -> dict[str, dict]:
+             progress: bool = True, semantic=None, rows: dict[str, LossWeights] | None = None,
+             per_image: dict | None = None) -> dict[str, dict]:
     """Every row of the table (``rows``, default ``loss_rows()``), the proposed loss without Poisson
     blending when the paper's row is among them, and harmonic inpainting, for ``images`` (held out)
-    with the named mask. ``semantic`` is an
+    with the named mask. A ``per_image`` dict is filled with each row's per-image MSE and SSIM
+    (for paired comparisons: on how many images does one row beat another?). ``semantic`` is an
     optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row."""
     if mask_name not in MASKS:
         raise ValueError(f"unknown mask {mask_name!r}; choose one of {list(MASKS)}")
@@ -115,6 +117,9 @@ def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int
     table = {}
     for name, out in outputs.items():
         table[name] = score(out, images, mask)
+        if per_image is not None:
+            per_image[name] = {"mse": [round(v, 4) for v in mse(out, images).tolist()],
+                               "ssim": [round(v, 6) for v in ssim(out, images).tolist()]}
         if semantic is not None:
             table[name].update(semantic(out))
     return table
@@ -178,14 +183,15 @@ def main(args) -> int:
     if args.dataset != "celeba" and not args.no_semantic:
         net = load_scorer(args.dataset)
         semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
+    per_image: dict = {}
     table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed, semantic=semantic,
-                     rows=ROW_SETS[args.rows]())
+                     rows=ROW_SETS[args.rows](), per_image=per_image)
     print(format_table(table))
     if args.out:
         info = provenance("python -m lesson_lib " + shlex.join(sys.argv[1:]), time.perf_counter() - start,
                           dataset=args.dataset, mask=args.mask, n=len(images), steps=args.steps,
                           z_seed=args.seed, held_out=data_seed, rows=args.rows, model=cfg)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"provenance": info, "table": table}, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps({"provenance": info, "table": table, "per_image": per_image}, indent=1) + "\n")
         print(f"wrote {args.out}")
     return 0

@@ -7,7 +7,8 @@ score what the visible context determines:
 * house numbers: the digit string (its strokes cross the hole border, so the context determines
   it); the score is the exact-match rate of the read string;
 * toy faces: whether the face holds a plausible set of features at all (a detector trained on
-  clean faces against faces with an eye or the mouth erased (filled smoothly) or blurred), and
+  clean faces against faces with an eye or the mouth erased: filled smoothly, blurred, filled
+  with noise or with a flat colour), and
   attributes that stay partly visible (glasses, smiling, mouth open).
 
 Classifier training uses data seed ``SEMANTIC_SEED`` (the GANs use 0, evaluation 10 000).
@@ -92,7 +93,8 @@ def region_mask(size: int, region: str) -> torch.Tensor:
 
 
 def corrupt_faces(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Erase (harmonic fill) or blur an eye, both eyes or the mouth of each face."""
+    """Remove an eye, both eyes or the mouth of each face: the region is filled smoothly (harmonic),
+    blurred, filled with noise (raw or smoothed) or with one flat colour, chosen at random."""
     from .poisson import harmonic_inpaint
 
     size, out = images.shape[-1], images.clone()
@@ -103,10 +105,19 @@ def corrupt_faces(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
         m = torch.ones(size, size)
         for r in regions:
             m = m * region_mask(size, r)
-        if torch.rand(1, generator=generator) < 0.5:
+        fill = int(torch.randint(5, (1,), generator=generator))
+        if fill == 0:
             out[k] = harmonic_inpaint(images[k], m)
+            continue
+        if fill == 1:
+            patch = blurred[k]
+        elif fill in (2, 3):
+            patch = torch.rand(images[k].shape, generator=generator) * 2 - 1
+            if fill == 3:
+                patch = F.avg_pool2d(patch[None], 3, stride=1, padding=1, count_include_pad=False)[0]
         else:
-            out[k] = m * images[k] + (1 - m) * blurred[k]
+            patch = (images[k] * m).sum((1, 2), keepdim=True) / m.sum() * torch.ones_like(images[k])
+        out[k] = m * images[k] + (1 - m) * patch
     return out
 
 

@@ -10,7 +10,7 @@ import torch
 from lesson_lib import checkpoints
 from lesson_lib.checkpoints import (REQUIRED_CONFIG, CheckpointError, available_pretrained, export_checkpoint,
                                     load_checkpoint, load_pretrained, read_checkpoint, save_checkpoint,
-                                    state_checksum)
+                                    state_checksum, training_history)
 from lesson_lib.config import CHECKPOINT_DIR
 from lesson_lib.models import Critic, Generator
 
@@ -78,9 +78,18 @@ def test_export_drops_training_state(saved, tmp_path):
     path, g, _ = saved
     export_checkpoint(path, tmp_path / "small.pt")
     ckpt = load_checkpoint(tmp_path / "small.pt")
-    assert "training_state" not in ckpt
+    assert "training_state" not in ckpt and training_history(ckpt) is None
     assert ckpt["config"] == read_checkpoint(path)["config"]
     assert same_state(g, ckpt["generator_model"])
+
+
+def test_export_keeps_the_training_curves(tmp_path):
+    g, c = pair()
+    history = {"wasserstein": [0.5, 0.25], "gp": [0.1, 0.05]}
+    save_checkpoint(tmp_path / "run.pt", g, c, CONFIG, training_state={"history": history, "g_opt": {}})
+    export_checkpoint(tmp_path / "run.pt", tmp_path / "small.pt")
+    small = read_checkpoint(tmp_path / "small.pt")
+    assert "training_state" not in small and training_history(small) == history
 
 
 def test_save_needs_dataset_iterations_seed_and_a_matching_pair(tmp_path):

@@ -108,12 +108,18 @@ def test_shipped_digit_reader():
 
 def test_shipped_face_scorer():
     """Judges clean held-out faces intact and reads their attributes; judges faces whose eyes or
-    mouth were erased as not intact."""
+    mouth were erased, or whose centre is noise, as not intact; a centre with real features (from
+    another face) as intact."""
     net = shipped("toy_faces")
     x, labels = labelled("toy_faces", N_TEST, seed=70_000)
     clean = semantic_scores(net, "toy_faces", x, labels)
     broken = semantic_scores(net, "toy_faces", corrupt_faces(x, torch.Generator().manual_seed(5)), labels)
-    print(f"clean {clean}, corrupted {broken}")
+    mask = central_square(32)
+    noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    noisy = semantic_scores(net, "toy_faces", x * mask + noise * (1 - mask), labels)       # hole full of noise
+    swapped = semantic_scores(net, "toy_faces", x * mask + x.roll(1, 0) * (1 - mask), labels)  # another face's centre
+    print(f"clean {clean}, corrupted {broken}, noise in the hole {noisy}, another face's centre {swapped}")
     assert clean["intact"] >= 0.9 and clean["attributes"] >= 0.85
-    assert broken["intact"] <= 0.1
+    assert broken["intact"] <= 0.1 and noisy["intact"] <= 0.1
+    assert swapped["intact"] >= 0.8          # real features, even if not this face's: judged plausible
     assert VALIDATION_SEED != 70_000
