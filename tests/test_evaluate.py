@@ -104,6 +104,11 @@ def test_evaluate_command_writes_table_with_provenance(pair, tmp_path, capsys):
     assert prov["held_out"] == 10_000 and prov["mask"] == "three_squares" and prov["model"]["iterations"] == 0
     assert len(prov["commit"]) in (40, len("unknown")) and prov["wall_time_s"] >= 0
     assert len(saved["table"]) == 11
+    assert set(saved["per_image"]) == set(saved["table"])
+    for name, row in saved["table"].items():                      # the per-image values make up the row
+        assert len(saved["per_image"][name]["mse"]) == 2
+        assert np.mean(saved["per_image"][name]["mse"]) == pytest.approx(row["mse"], rel=1e-5)
+        assert np.mean(saved["per_image"][name]["ssim"]) == pytest.approx(row["ssim"], rel=1e-5)
 
 
 def test_evaluate_rejects_celeba_without_root(pair, tmp_path):
@@ -137,3 +142,15 @@ def test_row_sets(pair, images):
     table = ablation(*pair, images[:1], "three_squares", steps=1, progress=False, rows=paper_rows())
     assert list(table) == ["Yeh et al. (2017)", "Proposed (0.1, 0.9, 0.5)",
                            "Proposed (0.1, 0.9, 0.5) without Poisson", "Harmonic inpainting"]
+
+
+def test_demo_command_on_the_shipped_checkpoints(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--n", "1", "--steps", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for dataset in ("house_numbers", "toy_faces"):
+        for mask in ("central", "three_squares"):
+            assert f"{dataset}, {mask}" in printed
+    assert "harmonic" in printed and out.stat().st_size > 1000
+    with pytest.raises(SystemExit, match="--n must be"):
+        main(["demo", "--n", "0"])
