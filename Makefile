@@ -5,6 +5,10 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NBVAL   := --nbval-lax --nbval-current-env --nbval-cell-timeout=120 --nbval-sanitize-with tests/nbval_sanitize.cfg
 PORT    ?= 8888
+# The course's networks are tiny: one torch thread is fastest, and on a shared 2-core machine two
+# threads per process that compete for the cores can be 10x slower. Tests and notebooks use one.
+TEST_ENV := OMP_NUM_THREADS=1
+FAST_ENV := $(TEST_ENV) LESSON_FAST=1 MPLBACKEND=Agg
 
 .PHONY: lab test test-unit test-notebooks demo bench setup clean
 
@@ -21,15 +25,13 @@ lab: $(STAMP)
 	IPYTHONDIR=$(CURDIR)/$(VENV)/ipython MPLCONFIGDIR=$(CURDIR)/$(VENV)/mpl \
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(LAB_ARGS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
-	LESSON_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
+test: test-unit test-notebooks
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(TEST_ENV) $(BIN)/python -m pytest -q tests
 
 test-notebooks: $(STAMP)
-	LESSON_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
+	$(FAST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks
 
 demo: $(STAMP)
 	$(BIN)/python -m lesson_lib demo

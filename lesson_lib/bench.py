@@ -219,7 +219,7 @@ def bench_notebooks(folder: str = "notebooks") -> dict:
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
                "--nbval-cell-timeout=120", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
                f"--junitxml={report}", folder]
-        env = {**os.environ, "LESSON_FAST": "1", "MPLBACKEND": "Agg"}
+        env = {**os.environ, "LESSON_FAST": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}   # as make test
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT_DIR, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start

@@ -14,7 +14,7 @@ from lesson_lib.data import toy_faces
 from lesson_lib.demo import COLUMNS, demo_rows, save_figure
 from lesson_lib.evaluate import MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, score
 from lesson_lib.inpaint import YEH
-from lesson_lib.masks import central_square
+from lesson_lib.masks import central_square, context_weights
 from lesson_lib.models import Critic, Generator
 from lesson_lib.poisson import harmonic_inpaint
 
@@ -138,7 +138,10 @@ def test_row_sets(pair, images):
     assert paper_rows() == {"Yeh et al. (2017)": YEH, "Proposed (0.1, 0.9, 0.5)": PAPER}
     balance = balance_rows()
     assert [w.eta for n, w in balance.items() if n != "Yeh et al. (2017)"] == list(BALANCE_ETAS)
-    assert 0.5 in BALANCE_ETAS and 0.125 in BALANCE_ETAS          # the paper's eta; the 64 px-rescaled one
+    assert 0.5 in BALANCE_ETAS and 0.25 in BALANCE_ETAS           # the paper's eta; the 64 px-rescaled one
+    ring_32 = context_weights(central_square(32)).sum()
+    ring_64 = context_weights(central_square(64)).sum()
+    assert 0.5 * ring_32 / ring_64 == pytest.approx(0.25, abs=0.01)  # why 0.25: W's ring is ~2x longer at 64 px
     table = ablation(*pair, images[:1], "three_squares", steps=1, progress=False, rows=paper_rows())
     assert list(table) == ["Yeh et al. (2017)", "Proposed (0.1, 0.9, 0.5)",
                            "Proposed (0.1, 0.9, 0.5) without Poisson", "Harmonic inpainting"]
