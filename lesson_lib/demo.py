@@ -22,6 +22,7 @@ from .poisson import harmonic_inpaint
 
 COLUMNS = ("input", "mask", "Yeh loss", "proposed", "proposed + Poisson", "ground truth", "harmonic")
 DATASETS = ("house_numbers", "toy_faces")
+SCORED = ("Yeh loss", "proposed", "proposed + Poisson", "harmonic")
 
 
 def search(generator, critic, images, mask, w: LossWeights, z0: torch.Tensor, steps: int):
@@ -30,7 +31,10 @@ def search(generator, critic, images, mask, w: LossWeights, z0: torch.Tensor, st
 
 
 def demo_rows(generator, critic, images: torch.Tensor, mask: torch.Tensor, steps: int, seed: int = 0):
-    """The seven columns of the demo figure (each (N, 3, H, W) in [-1, 1]) and their scores."""
+    """The seven columns of the demo figure (each (N, 3, H, W) in [-1, 1]) and their scores.
+
+    ``mask`` is one (H, W) mask or one per image, (N, 1, H, W): the searches are per image (the batch
+    loss is a sum), so several masks share one batched search."""
     z0 = torch.randn(len(images), generator.z_dim, generator=torch.Generator().manual_seed(seed))
     yeh = search(generator, critic, images, mask, YEH, z0, steps)
     ours = search(generator, critic, images, mask, PAPER, z0, steps)
@@ -40,8 +44,7 @@ def demo_rows(generator, critic, images: torch.Tensor, mask: torch.Tensor, steps
                "mask": (2 * m - 1), "Yeh loss": yeh.blended,
                "proposed": ours.overlay, "proposed + Poisson": ours.blended, "ground truth": images,
                "harmonic": harmonic}
-    scores = {name: score(columns[name], images, mask)
-              for name in ("Yeh loss", "proposed", "proposed + Poisson", "harmonic")}
+    scores = {name: score(columns[name], images, mask) for name in SCORED}
     return columns, scores
 
 
@@ -88,13 +91,16 @@ def main(args: argparse.Namespace) -> int:
     for dataset in names:
         generator, critic, cfg = load_pretrained(f"{dataset}_32")
         images = load_dataset(dataset, args.n, size=generator.size, seed=HELD_OUT_SEED)
-        for mask_name, make_mask in MASKS.items():
-            columns, scores = demo_rows(generator, critic, images, make_mask(generator.size), args.steps)
+        masks = {name: make(generator.size) for name, make in MASKS.items()}
+        n, size = len(images), generator.size
+        both = torch.cat([m.expand(n, 1, size, size) for m in masks.values()])   # every image with each mask
+        columns, _ = demo_rows(generator, critic, images.repeat(len(masks), 1, 1, 1), both, args.steps)
+        for k, (mask_name, mask) in enumerate(masks.items()):
+            part = {name: column[k * n:(k + 1) * n] for name, column in columns.items()}
             title = f"{dataset}, {mask_name}"
-            panels.append((title, columns))
-            print(f"\n{title}: {args.n} held-out images, {args.steps} steps, "
-                  f"checkpoint {cfg['iterations']} iterations")
-            print(format_table(scores))
+            panels.append((title, part))
+            print(f"\n{title}: {n} held-out images, {args.steps} steps, checkpoint {cfg['iterations']} iterations")
+            print(format_table({name: score(part[name], images, mask) for name in SCORED}))
     save_figure(panels, Path(args.out))
     print(f"\nwrote {args.out} in {time.perf_counter() - start:.0f} s")
     return 0

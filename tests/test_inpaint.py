@@ -156,6 +156,20 @@ def test_batch_independence(pair):
     assert batch.loss[5].item() == pytest.approx(alone.loss.item(), rel=1e-4)
 
 
+def test_one_mask_per_image(pair):
+    """A batch may mix masks, (N, 1, H, W): each image is searched with its own (the demo batches both)."""
+    g, d = pair
+    y, _ = truth(g, 2, seed=4)
+    z0 = codes(2, 9)
+    masks = torch.stack([central_square(SIZE), three_squares(SIZE)])[:, None]
+    mixed = inpaint(g, d, y, masks, steps=10, z_init=z0, progress=False)
+    alone = inpaint(g, d, y[1], three_squares(SIZE), steps=10, z_init=z0[1:2], progress=False)
+    assert torch.allclose(mixed.z[1:2], alone.z, atol=1e-4)
+    assert torch.allclose(mixed.blended[1:2], alone.blended, atol=1e-4)
+    known = masks.expand_as(y).bool()
+    assert torch.allclose(mixed.blended[known], y[known], atol=1e-5)
+
+
 def test_restarts_keep_the_best_code(pair):
     g, d = pair
     y, _ = truth(g, 2, seed=4)
