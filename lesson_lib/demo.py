@@ -30,22 +30,24 @@ def search(generator, critic, images, mask, w: LossWeights, z0: torch.Tensor, st
                    z_init=z0, progress=False)
 
 
-def demo_rows(generator, critic, images: torch.Tensor, mask: torch.Tensor, steps: int, seed: int = 0):
-    """The seven columns of the demo figure (each (N, 3, H, W) in [-1, 1]) and their scores.
+def demo_columns(generator, critic, images: torch.Tensor, mask: torch.Tensor, steps: int, seed: int = 0) -> dict:
+    """The seven columns of the demo figure, each (N, 3, H, W) in [-1, 1].
 
     ``mask`` is one (H, W) mask or one per image, (N, 1, H, W): the searches are per image (the batch
     loss is a sum), so several masks share one batched search."""
     z0 = torch.randn(len(images), generator.z_dim, generator=torch.Generator().manual_seed(seed))
     yeh = search(generator, critic, images, mask, YEH, z0, steps)
     ours = search(generator, critic, images, mask, PAPER, z0, steps)
-    harmonic = harmonic_inpaint(images, mask).clamp(-1, 1)
     m = mask.expand_as(images)
-    columns = {"input": images * m,                     # the hole shown grey (0)
-               "mask": (2 * m - 1), "Yeh loss": yeh.blended,
-               "proposed": ours.overlay, "proposed + Poisson": ours.blended, "ground truth": images,
-               "harmonic": harmonic}
-    scores = {name: score(columns[name], images, mask) for name in SCORED}
-    return columns, scores
+    return {"input": images * m,                     # the hole shown grey (0)
+            "mask": (2 * m - 1), "Yeh loss": yeh.blended,
+            "proposed": ours.overlay, "proposed + Poisson": ours.blended, "ground truth": images,
+            "harmonic": harmonic_inpaint(images, mask).clamp(-1, 1)}
+
+
+def demo_scores(columns: dict, truth: torch.Tensor, mask: torch.Tensor) -> dict:
+    """MSE, PSNR, SSIM and hole PSNR of the inpainted columns (``SCORED``) against ``truth``."""
+    return {name: score(columns[name], truth, mask) for name in SCORED}
 
 
 def save_figure(panels: list[tuple[str, dict]], path: Path) -> None:
@@ -94,13 +96,13 @@ def main(args: argparse.Namespace) -> int:
         masks = {name: make(generator.size) for name, make in MASKS.items()}
         n, size = len(images), generator.size
         both = torch.cat([m.expand(n, 1, size, size) for m in masks.values()])   # every image with each mask
-        columns, _ = demo_rows(generator, critic, images.repeat(len(masks), 1, 1, 1), both, args.steps)
+        columns = demo_columns(generator, critic, images.repeat(len(masks), 1, 1, 1), both, args.steps)
         for k, (mask_name, mask) in enumerate(masks.items()):
             part = {name: column[k * n:(k + 1) * n] for name, column in columns.items()}
             title = f"{dataset}, {mask_name}"
             panels.append((title, part))
             print(f"\n{title}: {n} held-out images, {args.steps} steps, checkpoint {cfg['iterations']} iterations")
-            print(format_table({name: score(part[name], images, mask) for name in SCORED}))
+            print(format_table(demo_scores(part, images, mask)))
     save_figure(panels, Path(args.out))
     print(f"\nwrote {args.out} in {time.perf_counter() - start:.0f} s")
     return 0

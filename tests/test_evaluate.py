@@ -11,7 +11,7 @@ import torch
 from lesson_lib.__main__ import main
 from lesson_lib.checkpoints import save_checkpoint
 from lesson_lib.data import toy_faces
-from lesson_lib.demo import COLUMNS, demo_rows, save_figure
+from lesson_lib.demo import COLUMNS, demo_columns, demo_scores, save_figure
 from lesson_lib.evaluate import MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, score
 from lesson_lib.inpaint import YEH
 from lesson_lib.masks import central_square, context_weights
@@ -120,7 +120,8 @@ def test_evaluate_rejects_celeba_without_root(pair, tmp_path):
 
 def test_demo_columns_and_figure(pair, images, tmp_path):
     mask = central_square(32)
-    columns, scores = demo_rows(*pair, images, mask, steps=2)
+    columns = demo_columns(*pair, images, mask, steps=2)
+    scores = demo_scores(columns, images, mask)
     assert tuple(columns) == COLUMNS
     known = mask.expand_as(images).bool()
     for name in ("proposed", "proposed + Poisson", "Yeh loss", "harmonic"):      # known pixels are kept
