@@ -31,11 +31,15 @@ def test_stored_table_is_complete_and_consistent(path):
     assert set(rows) <= set(table) and "Harmonic inpainting" in table
     if path.name.startswith("ablation_"):
         assert prov["steps"] == 1000 and prov["n"] >= 32 and prov.get("rows", "tables") == "tables"
-    assert set(saved["per_image"]) == set(table)
+    if prov["dataset"] == "celeba":      # CelebA's licence: only the table's rows are committed, no per-image values
+        assert "per_image" not in saved, f"{path.name}: strip the per-image values of CelebA results"
+    else:
+        assert set(saved["per_image"]) == set(table)
+        for name, row in table.items():
+            per = saved["per_image"][name]
+            assert len(per["mse"]) == prov["n"] and sum(per["mse"]) / prov["n"] == pytest.approx(row["mse"], rel=1e-5)
+            assert sum(per["ssim"]) / prov["n"] == pytest.approx(row["ssim"], rel=1e-4)
     for name, row in table.items():
-        per = saved["per_image"][name]
-        assert len(per["mse"]) == prov["n"] and sum(per["mse"]) / prov["n"] == pytest.approx(row["mse"], rel=1e-5)
-        assert sum(per["ssim"]) / prov["n"] == pytest.approx(row["ssim"], rel=1e-4)
         assert row["psnr"] == pytest.approx(psnr_from_mse(row["mse"]), abs=1e-9), (path.name, name)
         assert 0 < row["ssim"] <= 1 and math.isfinite(row["hole_psnr"])
         if prov["dataset"] in EMBEDDED:
