@@ -41,12 +41,16 @@ def collect(kc, parent_id: str, timeout: float = 60.0) -> list[dict]:
             return messages
 
 
-def run(kc, code: str) -> list[dict]:
-    msg_id = kc.execute(code)
+def replies(kc, msg_id: str) -> list[dict]:
+    """The iopub messages of one request, which must not have raised."""
     messages = collect(kc, msg_id)
     errors = [m["content"] for m in messages if m["msg_type"] == "error"]
     assert not errors, errors
     return messages
+
+
+def run(kc, code: str) -> list[dict]:
+    return replies(kc, kc.execute(code))
 
 
 def figures(messages: list[dict]) -> int:
@@ -84,9 +88,7 @@ def test_moving_a_slider_in_the_front_end_redoes_the_inpainting(kernel):
     msg = kc.session.msg("comm_msg", {"comm_id": slider_ids["eta"],
                                       "data": {"method": "update", "state": {"value": 1.0}, "buffer_paths": []}})
     kc.shell_channel.send(msg)
-    replies = collect(kc, msg["header"]["msg_id"])
-    assert not [m for m in replies if m["msg_type"] == "error"]
-    assert figures(replies) == 1, "the kernel did not send a new figure for the slider move"
+    assert figures(replies(kc, msg["header"]["msg_id"])) == 1, "the kernel did not send a new figure for the slider move"
 
     state = run(kc, "print(ui.kwargs)")
     printed = "".join(m["content"]["text"] for m in state if m["msg_type"] == "stream")
