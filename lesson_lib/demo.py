@@ -17,17 +17,12 @@ from .checkpoints import available_pretrained, load_pretrained
 from .config import ROOT_DIR
 from .data import load_dataset
 from .evaluate import HELD_OUT_SEED, MASKS, format_table, score
-from .inpaint import PAPER, YEH, LossWeights, inpaint
+from .inpaint import PAPER, YEH, inpaint_with
 from .poisson import harmonic_inpaint
 
 COLUMNS = ("input", "mask", "Yeh loss", "proposed", "proposed + Poisson", "ground truth", "harmonic")
 DATASETS = ("house_numbers", "toy_faces")
 SCORED = ("Yeh loss", "proposed", "proposed + Poisson", "harmonic")
-
-
-def search(generator, critic, images, mask, w: LossWeights, z0: torch.Tensor, steps: int):
-    return inpaint(generator, critic, images, mask, w.alpha, w.beta, w.eta, steps=steps, prior=w.prior,
-                   z_init=z0, progress=False)
 
 
 def demo_columns(generator, critic, images: torch.Tensor, mask: torch.Tensor, steps: int, seed: int = 0) -> dict:
@@ -36,8 +31,8 @@ def demo_columns(generator, critic, images: torch.Tensor, mask: torch.Tensor, st
     ``mask`` is one (H, W) mask or one per image, (N, 1, H, W): the searches are per image (the batch
     loss is a sum), so several masks share one batched search."""
     z0 = torch.randn(len(images), generator.z_dim, generator=torch.Generator().manual_seed(seed))
-    yeh = search(generator, critic, images, mask, YEH, z0, steps)
-    ours = search(generator, critic, images, mask, PAPER, z0, steps)
+    yeh = inpaint_with(generator, critic, images, mask, YEH, steps=steps, z_init=z0, progress=False)
+    ours = inpaint_with(generator, critic, images, mask, PAPER, steps=steps, z_init=z0, progress=False)
     m = mask.expand_as(images)
     return {"input": images * m,                     # the hole shown grey (0)
             "mask": (2 * m - 1), "Yeh loss": yeh.blended,

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .config import ROOT_DIR
-from .inpaint import PAPER, YEH, LossWeights, inpaint
+from .inpaint import PAPER, YEH, LossWeights, inpaint_with
 from .masks import central_square, three_squares
 from .metrics import mse, psnr_from_mse, ssim
 from .poisson import harmonic_inpaint
@@ -97,32 +97,39 @@ def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict
 
 def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int = 1000, seed: int = 0,
              progress: bool = True, semantic=None, rows: dict[str, LossWeights] | None = None,
-             per_image: dict | None = None) -> dict[str, dict]:
+             per_image: dict | None = None, table: dict | None = None, after_row=None) -> dict[str, dict]:
     """Every row of the table (``rows``, default ``loss_rows()``), the proposed loss without Poisson
     blending when the paper's row is among them, and harmonic inpainting, for ``images`` (held out)
     with the named mask. A ``per_image`` dict is filled with each row's per-image MSE and SSIM
     (for paired comparisons: on how many images does one row beat another?). ``semantic`` is an
-    optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row."""
+    optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row.
+
+    Resuming: rows already in ``table`` are not searched again (every row starts from the same codes,
+    so a resumed table equals an uninterrupted one); ``after_row(table)`` is called after each search."""
     if mask_name not in MASKS:
         raise ValueError(f"unknown mask {mask_name!r}; choose one of {list(MASKS)}")
     mask = MASKS[mask_name](images.shape[-1])
     z0 = torch.randn(len(images), generator.z_dim, generator=torch.Generator().manual_seed(seed))
-    outputs: dict[str, torch.Tensor] = {}
-    for name, w in (rows if rows is not None else loss_rows()).items():
-        r = inpaint(generator, critic, images, mask, w.alpha, w.beta, w.eta, steps=steps, prior=w.prior,
-                    z_init=z0, progress=progress)
-        outputs[name] = r.blended
-        if name == "Proposed (0.1, 0.9, 0.5)":
-            outputs["Proposed (0.1, 0.9, 0.5) without Poisson"] = r.overlay
-    outputs["Harmonic inpainting"] = harmonic_inpaint(images, mask).clamp(-1, 1)
-    table = {}
-    for name, out in outputs.items():
+    table = {} if table is None else table
+
+    def record(name: str, out: torch.Tensor) -> None:
         table[name] = score(out, images, mask)
         if per_image is not None:
             per_image[name] = {"mse": [round(v, 4) for v in mse(out, images).tolist()],
                                "ssim": [round(v, 6) for v in ssim(out, images).tolist()]}
         if semantic is not None:
             table[name].update(semantic(out))
+
+    for name, w in (rows if rows is not None else loss_rows()).items():
+        if name in table:
+            continue
+        r = inpaint_with(generator, critic, images, mask, w, steps=steps, z_init=z0, progress=progress)
+        record(name, r.blended)
+        if name == "Proposed (0.1, 0.9, 0.5)":
+            record("Proposed (0.1, 0.9, 0.5) without Poisson", r.overlay)
+        if after_row is not None:
+            after_row(table)
+    record("Harmonic inpainting", harmonic_inpaint(images, mask).clamp(-1, 1))
     return table
 
 
@@ -156,22 +163,36 @@ def add_arguments(p) -> None:
     p.add_argument("--rows", default="tables", choices=tuple(ROW_SETS),
                    help="tables: the rows of Tables 1-2; balance: the eta study; paper: Yeh and (0.1, 0.9, 0.5)")
     p.add_argument("--no-semantic", action="store_true", help="skip the semantic-accuracy columns")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the partial table in --out (it is written after every row)")
+
+
+def _resume(out: Path, key: dict) -> tuple[dict, dict, float]:
+    """The rows, per-image values and wall time of a table that ``key`` (the run's settings) continues."""
+    if not out.exists():
+        return {}, {}, 0.0
+    saved = json.loads(out.read_text())
+    prov = saved["provenance"]
+    differ = [k for k in key if prov.get(k) != key[k]]
+    if differ:
+        raise SystemExit(f"cannot resume {out}: it was made with a different {', '.join(differ)}")
+    table, per_image = saved["table"], saved.get("per_image", {})
+    table.pop("Harmonic inpainting", None)                 # always recomputed last (it is cheap)
+    print(f"resuming {out}: {len(table)} rows done")
+    return table, per_image, prov["wall_time_s"]
 
 
 def main(args) -> int:
     import shlex
     import sys
 
-    from .checkpoints import load_checkpoint, load_pretrained
+    from .checkpoints import load_checkpoint, pretrained_path
     from .data import load_celeba
     from .semantic import labelled, load_scorer, semantic_scores
 
     start = time.perf_counter()
-    if args.checkpoint:
-        ck = load_checkpoint(args.checkpoint)
-        g, c, cfg = ck["generator_model"].eval(), ck["critic_model"].eval(), ck["config"]
-    else:
-        g, c, cfg = load_pretrained(f"{args.dataset}_32")
+    ck = load_checkpoint(args.checkpoint or pretrained_path(f"{args.dataset}_32"))
+    g, c, cfg = ck["generator_model"].eval(), ck["critic_model"].eval(), ck["config"]
     if args.dataset == "celeba":
         if not args.celeba_root:
             raise SystemExit("--celeba-root is required for --dataset celeba")
@@ -184,15 +205,28 @@ def main(args) -> int:
     if args.dataset != "celeba" and not args.no_semantic:
         net = load_scorer(args.dataset)
         semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
-    per_image: dict = {}
+    key = {"dataset": args.dataset, "mask": args.mask, "n": len(images), "steps": args.steps, "z_seed": args.seed,
+           "held_out": data_seed, "rows": args.rows, "checkpoint_checksum": ck["checksum"]}
+    out = Path(args.out) if args.out else None
+    if args.resume and out is None:
+        raise SystemExit("--resume needs --out (the partial table to continue)")
+    table, per_image, spent = _resume(out, key) if args.resume else ({}, {}, 0.0)
+    command = "python -m lesson_lib " + shlex.join(sys.argv[1:])
+
+    def write(table: dict, partial: bool) -> None:
+        if out is None:
+            return
+        info = provenance(command, spent + time.perf_counter() - start, **key, model=cfg)
+        if partial:
+            info["partial"] = True                             # a later --resume completes it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"provenance": info, "table": table, "per_image": per_image}, indent=1) + "\n")
+
     table = ablation(g, c, images, args.mask, steps=args.steps, seed=args.seed, semantic=semantic,
-                     rows=ROW_SETS[args.rows](), per_image=per_image)
+                     rows=ROW_SETS[args.rows](), per_image=per_image, table=table,
+                     after_row=lambda t: write(t, partial=True))
     print(format_table(table))
-    if args.out:
-        info = provenance("python -m lesson_lib " + shlex.join(sys.argv[1:]), time.perf_counter() - start,
-                          dataset=args.dataset, mask=args.mask, n=len(images), steps=args.steps,
-                          z_seed=args.seed, held_out=data_seed, rows=args.rows, model=cfg)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"provenance": info, "table": table, "per_image": per_image}, indent=1) + "\n")
-        print(f"wrote {args.out}")
+    if out is not None:
+        write(table, partial=False)
+        print(f"wrote {out}")
     return 0

@@ -159,7 +159,12 @@ def inpaint(generator, critic, image: torch.Tensor, mask: torch.Tensor, alpha: f
     return InpaintResult(z_best.cpu(), gz, overlay, blended, final["total"][best].cpu(), history)
 
 
+def inpaint_with(generator, critic, image, mask, weights: LossWeights, **kwargs) -> InpaintResult:
+    """``inpaint`` with the weights and prior of eq. 4 given as one ``LossWeights`` (e.g. ``PAPER``)."""
+    return inpaint(generator, critic, image, mask, weights.alpha, weights.beta, weights.eta,
+                   prior=weights.prior, **kwargs)
+
+
 def inpaint_yeh(generator, critic, image, mask, **kwargs) -> InpaintResult:
     """The Yeh et al. (2017) loss as a preset: weighted contextual loss + 0.003 x their prior."""
-    return inpaint(generator, critic, image, mask, alpha=YEH.alpha, beta=YEH.beta, eta=YEH.eta,
-                   prior=YEH.prior, **kwargs)
+    return inpaint_with(generator, critic, image, mask, YEH, **kwargs)

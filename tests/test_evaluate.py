@@ -13,7 +13,7 @@ from lesson_lib.checkpoints import save_checkpoint
 from lesson_lib.data import toy_faces
 from lesson_lib.demo import COLUMNS, demo_columns, demo_scores, save_figure
 from lesson_lib.evaluate import MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, score
-from lesson_lib.inpaint import YEH
+from lesson_lib.inpaint import PAPER, YEH
 from lesson_lib.masks import central_square, context_weights
 from lesson_lib.models import Critic, Generator
 from lesson_lib.poisson import harmonic_inpaint
@@ -109,6 +109,48 @@ def test_evaluate_command_writes_table_with_provenance(pair, tmp_path, capsys):
         assert len(saved["per_image"][name]["mse"]) == 2
         assert np.mean(saved["per_image"][name]["mse"]) == pytest.approx(row["mse"], rel=1e-5)
         assert np.mean(saved["per_image"][name]["ssim"]) == pytest.approx(row["ssim"], rel=1e-5)
+
+
+def test_evaluate_resumes_an_interrupted_table(pair, tmp_path, monkeypatch):
+    import lesson_lib.evaluate as ev
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, *pair, {"dataset": "toy_faces", "iterations": 0, "seed": 0})
+    args = ["evaluate", "--dataset", "toy_faces", "--mask", "central", "--n", "2", "--steps", "2", "--rows", "paper",
+            "--checkpoint", str(ckpt), "--no-semantic"]
+    whole = tmp_path / "whole.json"
+    assert main([*args, "--out", str(whole)]) == 0
+
+    searched = []
+    real_search = ev.inpaint_with
+
+    def interrupted(*a, **k):                     # the second search is interrupted
+        if len(searched) == 1:
+            raise KeyboardInterrupt
+        searched.append(a[4])
+        return real_search(*a, **k)
+
+    part = tmp_path / "part.json"
+    monkeypatch.setattr(ev, "inpaint_with", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(part), "--resume"])
+    saved = json.loads(part.read_text())
+    assert saved["provenance"]["partial"] is True and list(saved["table"]) == ["Yeh et al. (2017)"]
+
+    searched.clear()
+    monkeypatch.setattr(ev, "inpaint_with", lambda *a, **k: (searched.append(a[4]), real_search(*a, **k))[1])
+    assert main([*args, "--out", str(part), "--resume"]) == 0
+    assert searched == [PAPER]                    # only the paper's row was searched again
+    resumed, expected = json.loads(part.read_text()), json.loads(whole.read_text())
+    assert "partial" not in resumed["provenance"]
+    assert list(resumed["table"]) == list(expected["table"])
+    for name, row in expected["table"].items():
+        assert resumed["table"][name] == pytest.approx(row, rel=1e-6), name
+        assert resumed["per_image"][name]["mse"] == pytest.approx(expected["per_image"][name]["mse"], rel=1e-5)
+
+    with pytest.raises(SystemExit, match="different steps"):
+        main([*args, "--steps", "3", "--out", str(part), "--resume"])   # the last --steps wins
+    with pytest.raises(SystemExit, match="--resume needs --out"):
+        main([*args, "--resume"])
 
 
 def test_evaluate_rejects_celeba_without_root(pair, tmp_path):

@@ -27,6 +27,7 @@ def test_stored_table_is_complete_and_consistent(path):
         assert key in prov, f"{path.name}: provenance lacks {key}"
     assert prov["command"].startswith("python -m lesson_lib evaluate")
     assert len(prov["commit"]) == 40
+    assert not prov.get("partial"), f"{path.name} is an interrupted run: finish it with --resume"
     rows = ROW_SETS[prov.get("rows", "tables")]()
     assert set(rows) <= set(table) and "Harmonic inpainting" in table
     if path.name.startswith("ablation_"):
