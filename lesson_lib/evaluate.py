@@ -193,6 +193,9 @@ def main(args) -> int:
     start = time.perf_counter()
     ck = load_checkpoint(args.checkpoint or pretrained_path(f"{args.dataset}_32"))
     g, c, cfg = ck["generator_model"].eval(), ck["critic_model"].eval(), ck["config"]
+    # channels-last convolutions: the same numbers (to float rounding), about 1.3x faster searches
+    # on one CPU thread (measured: dim 16, 200 images, 1.4-1.8 s -> 1.1-1.4 s per step)
+    g, c = g.to(memory_format=torch.channels_last), c.to(memory_format=torch.channels_last)
     if args.dataset == "celeba":
         if not args.celeba_root:
             raise SystemExit("--celeba-root is required for --dataset celeba")
