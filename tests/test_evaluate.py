@@ -12,7 +12,8 @@ from lesson_lib.__main__ import main
 from lesson_lib.checkpoints import save_checkpoint
 from lesson_lib.data import toy_faces
 from lesson_lib.demo import COLUMNS, demo_columns, demo_scores, save_figure
-from lesson_lib.evaluate import MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, score
+from lesson_lib.evaluate import (MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, paired_vs_yeh,
+                                 score)
 from lesson_lib.inpaint import PAPER, YEH
 from lesson_lib.masks import central_square, context_weights
 from lesson_lib.models import Critic, Generator
@@ -147,10 +148,32 @@ def test_evaluate_resumes_an_interrupted_table(pair, tmp_path, monkeypatch):
         assert resumed["table"][name] == pytest.approx(row, rel=1e-6), name
         assert resumed["per_image"][name]["mse"] == pytest.approx(expected["per_image"][name]["mse"], rel=1e-5)
 
+    numbers = tmp_path / "numbers.json"                # a finished table: nothing is searched again
+    searched.clear()
+    assert main([*args, "--out", str(part), "--resume", "--numbers-out", str(numbers)]) == 0
+    assert searched == []
+    public = json.loads(numbers.read_text())
+    assert "per_image" not in public and list(public["table"]) == list(resumed["table"])
+    for name, row in resumed["table"].items():
+        assert public["table"][name] == pytest.approx(row, rel=1e-6), name
+    assert public["paired_vs_yeh"] == paired_vs_yeh(resumed["per_image"])
+
     with pytest.raises(SystemExit, match="different steps"):
         main([*args, "--steps", "3", "--out", str(part), "--resume"])   # the last --steps wins
     with pytest.raises(SystemExit, match="--resume needs --out"):
         main([*args, "--resume"])
+
+
+def test_paired_counts_against_a_loop():
+    rng = np.random.default_rng(0)
+    per = {name: {"mse": rng.uniform(0, 100, 7).tolist(), "ssim": rng.uniform(0, 1, 7).tolist()}
+           for name in ("Yeh et al. (2017)", "Proposed (0.1, 0.9, 0.5)", "Harmonic inpainting")}
+    counts = paired_vs_yeh(per)
+    assert set(counts) == {"Proposed (0.1, 0.9, 0.5)", "Harmonic inpainting"}
+    for name, c in counts.items():
+        a, y = np.array(per[name]["mse"]), np.array(per["Yeh et al. (2017)"]["mse"])
+        assert c["lower_mse"] == int((a < y).sum())
+        assert c["higher_ssim"] == int((np.array(per[name]["ssim"]) > np.array(per["Yeh et al. (2017)"]["ssim"])).sum())
 
 
 def test_evaluate_rejects_celeba_without_root(pair, tmp_path):
