@@ -34,6 +34,9 @@ def test_stored_table_is_complete_and_consistent(path):
         assert prov["steps"] == 1000 and prov["n"] >= 32 and prov.get("rows", "tables") == "tables"
     if prov["dataset"] == "celeba":      # CelebA's licence: only the table's rows are committed, no per-image values
         assert "per_image" not in saved, f"{path.name}: strip the per-image values of CelebA results"
+        paired = saved["paired_vs_yeh"]                        # what remains of them: counts
+        assert set(paired) == set(table) - {"Yeh et al. (2017)"}
+        assert all(0 <= c <= prov["n"] for counts in paired.values() for c in counts.values())
     else:
         assert set(saved["per_image"]) == set(table)
         for name, row in table.items():
