@@ -57,6 +57,12 @@ def _prepare(gz: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
              weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     if gz.shape != y.shape:
         raise ValueError(f"G(z) of shape {tuple(gz.shape)} and y of shape {tuple(y.shape)} differ")
+    if not (gz.is_floating_point() and y.is_floating_point()):
+        raise ValueError(f"images must be floating point in [-1, 1], got {gz.dtype} and {y.dtype} "
+                         "(convert uint8 with x.float() / 127.5 - 1)")
+    lo, hi = y.min().item(), y.max().item()
+    if lo < -1 - 1e-5 or hi > 1 + 1e-5:
+        raise ValueError(f"y must lie in [-1, 1], found [{lo:.3f}, {hi:.3f}]")
     if gz.dim() == 3:
         gz, y = gz.unsqueeze(0), y.unsqueeze(0)
     if gz.dim() != 4:
@@ -66,10 +72,13 @@ def _prepare(gz: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
         w = context_weights(m)
     else:
         w = torch.as_tensor(weights, dtype=gz.dtype, device=gz.device)
+        shape = tuple(w.shape)
         w = w[None, None] if w.dim() == 2 else w
         if w.dim() != 4 or w.shape[1] != 1 or w.shape[-2:] != gz.shape[-2:] or w.shape[0] not in (1, gz.shape[0]):
-            raise ValueError(f"weights of shape {tuple(weights.shape)} do not fit images of shape "
+            raise ValueError(f"weights of shape {shape} do not fit images of shape "
                              f"{tuple(gz.shape)}: expected (H, W) or (N, 1, H, W)")
+        if bool((w < 0).any()):
+            raise ValueError("weights must be >= 0 (eq. 5 gives shares in [0, 1])")
     return gz, y, m, w
 
 

@@ -111,10 +111,14 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     if source.shape != target.shape:
         raise ValueError(f"source of shape {tuple(source.shape)} and target of shape "
                          f"{tuple(target.shape)} differ")
+    if not (source.is_floating_point() and target.is_floating_point()):
+        raise ValueError(f"source and target must be floating point, got {source.dtype} and {target.dtype}")
     single = target.dim() == 3
     t4, s4 = (target[None], source[None]) if single else (target, source)
     if t4.dim() != 4:
         raise ValueError(f"images must be (C, H, W) or (N, C, H, W), got {tuple(target.shape)}")
+    if not (torch.isfinite(source).all() and torch.isfinite(target).all()):
+        raise ValueError("source or target contains NaN or infinite values")
     known = check_mask(mask, t4)[:, 0].cpu().numpy() > 0
     n, c, h, w = t4.shape
     t = t4.detach().to("cpu", torch.float64).numpy().reshape(n, c, h * w)

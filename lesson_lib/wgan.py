@@ -2,6 +2,7 @@
 training loop of the improved WGAN (section 4; built in lesson 04)."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,9 +74,15 @@ class Trainer:
         if self.images.dim() != 4 or self.images.shape[1:] != (3, self.critic.size, self.critic.size):
             raise ValueError(f"training images must be (N, 3, {self.critic.size}, {self.critic.size}), "
                              f"got {tuple(self.images.shape)}")
+        lo, hi = self.images.min().item(), self.images.max().item()
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo < -1 - 1e-5 or hi > 1 + 1e-5:
+            raise ValueError(f"training images must lie in [-1, 1] (the generator ends in tanh), found "
+                             f"[{lo:.3f}, {hi:.3f}]: rescale x in [0, 1] with 2 * x - 1")
         c = self.config
         if c.n_critic < 1 or c.batch_size < 1:
             raise ValueError(f"n_critic and batch_size must be >= 1, got {c.n_critic} and {c.batch_size}")
+        if not (c.lr > 0 and c.gp_weight >= 0):
+            raise ValueError(f"lr must be > 0 and gp_weight >= 0, got {c.lr} and {c.gp_weight}")
         self.device = torch.device(self.device)
         self.generator.to(self.device).train()
         self.critic.to(self.device).train()

@@ -111,9 +111,10 @@ def test_gradient_loss_matches_loop(images):
 def test_gradient_loss_ignores_a_constant_shift(images):
     # gradients do not see a brightness offset; the contextual loss does
     mask = central_square(16)
-    y = images + 0.3
-    assert torch.allclose(gradient_loss(images, y, mask), torch.zeros(2, dtype=torch.float64), atol=1e-12)
-    assert torch.all(contextual_loss(images, y, mask) > 0)
+    gz = 0.5 * images                       # room for the offset inside [-1, 1]
+    y = gz + 0.3
+    assert torch.allclose(gradient_loss(gz, y, mask), torch.zeros(2, dtype=torch.float64), atol=1e-12)
+    assert torch.all(contextual_loss(gz, y, mask) > 0)
 
 
 def test_losses_per_image_masks_and_explicit_weights(images):
@@ -144,8 +145,19 @@ def test_loss_shape_errors(images):
         contextual_loss(images, images[:1], central_square(16))
     with pytest.raises(ValueError, match="does not match"):
         gradient_loss(images, images, central_square(8))
-    with pytest.raises(ValueError, match="weights"):
-        contextual_loss(images, images, central_square(16), weights=torch.ones(8, 8))
+    with pytest.raises(ValueError, match="weights of shape \\(8, 8\\)"):
+        contextual_loss(images, images, central_square(16), weights=[[1.0] * 8] * 8)     # a list, too
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        contextual_loss(images, images, central_square(16), weights=-torch.ones(16, 16))
+
+
+@pytest.mark.parametrize("loss", [contextual_loss, gradient_loss])
+def test_losses_reject_images_outside_the_convention(images, loss):
+    as_bytes = ((images + 1) * 127.5).to(torch.uint8)
+    with pytest.raises(ValueError, match="floating point"):
+        loss(as_bytes, as_bytes, central_square(16))
+    with pytest.raises(ValueError, match=r"y must lie in \[-1, 1\]"):
+        loss(images, (images + 1) * 127.5, central_square(16))
 
 
 def test_prior_loss():

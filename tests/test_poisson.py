@@ -155,6 +155,10 @@ def test_no_hole_and_bad_masks(pair):
         poisson_blend(source[:1], target, central_square(16))
     with pytest.raises(ValueError, match="does not match"):
         poisson_blend(source, target, central_square(8))
+    with pytest.raises(ValueError, match="floating point"):
+        poisson_blend(source, ((target + 1) * 127.5).to(torch.uint8), central_square(16))
+    with pytest.raises(ValueError, match="NaN"):
+        poisson_blend(torch.full_like(source, float("nan")), target, central_square(16))
 
 
 def test_seam_error_matches_loop(pair):

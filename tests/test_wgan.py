@@ -229,6 +229,19 @@ def test_trainer_rejects_images_of_the_wrong_size():
         Trainer(Generator(32, 4), Critic(32, 4), torch.zeros(4, 3, 64, 64))
 
 
+@pytest.mark.parametrize("images, problem", [(torch.rand(4, 3, 32, 32) * 255, "must lie in"),
+                                             (torch.full((4, 3, 32, 32), float("nan")), "must lie in")])
+def test_trainer_rejects_images_outside_minus_one_one(images, problem):
+    with pytest.raises(ValueError, match=problem):
+        Trainer(Generator(32, 4), Critic(32, 4), images)
+
+
+@pytest.mark.parametrize("config", [TrainConfig(lr=0.0), TrainConfig(gp_weight=-1.0)])
+def test_trainer_rejects_bad_rates(config):
+    with pytest.raises(ValueError, match="lr must be > 0 and gp_weight >= 0"):
+        Trainer(Generator(32, 4), Critic(32, 4), torch.zeros(4, 3, 32, 32), config)
+
+
 def test_resume_refuses_changed_settings(tmp_path):
     images = torch.rand(16, 3, 32, 32) * 2 - 1
     t = Trainer(Generator(32, 4), Critic(32, 4), images, TrainConfig(iters=1, batch_size=4, n_critic=1),
