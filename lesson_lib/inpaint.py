@@ -107,13 +107,13 @@ def inpaint(generator, critic, image: torch.Tensor, mask: torch.Tensor, alpha: f
     """
     w = LossWeights(alpha, beta, eta, prior)
     y, m = _check_inputs(generator, image, mask)
-    if steps < 0 or restarts < 1:
-        raise ValueError(f"steps must be >= 0 and restarts >= 1, got {steps} and {restarts}")
+    if steps < 0 or restarts < 1 or not lr > 0:
+        raise ValueError(f"steps must be >= 0, restarts >= 1 and lr > 0, got {steps}, {restarts} and {lr}")
+    no_hole = [i for i, has in enumerate((m == 0).flatten(1).any(1).tolist()) if not has]
+    if no_hole:
+        where = f" of image(s) {no_hole}" if m.shape[0] > 1 else ""
+        raise ValueError(f"the mask{where} has no hole (no pixel is 0): nothing to inpaint")
     n, device = y.shape[0], next(generator.parameters()).device
-    if bool((m == 1).all()):                      # no hole anywhere: nothing to fill
-        y = y.detach().cpu()
-        return InpaintResult(torch.zeros(n, generator.z_dim), y.clone(), y.clone(), y.clone(),
-                             torch.zeros(n), {})
     if z_init is None:
         z_init = torch.randn(n * restarts, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     elif tuple(z_init.shape) != (n * restarts, generator.z_dim):

@@ -221,6 +221,7 @@ def test_overlay_and_blend(pair):
     (dict(prior="vanilla"), "prior must be 'wgan' or 'yeh'"),
     (dict(steps=-1), "steps must be >= 0"),
     (dict(restarts=0), "restarts >= 1"),
+    (dict(lr=0.0), "lr > 0"),
 ])
 def test_bad_input(pair, change, match):
     g, d = pair
@@ -230,12 +231,14 @@ def test_bad_input(pair, change, match):
         inpaint(g, d, **kwargs)
 
 
-def test_no_hole_returns_the_image(pair):
+def test_a_mask_without_hole_is_refused(pair):
     g, d = pair
     y, _ = truth(g, 2, seed=6)
-    r = inpaint(g, d, y, torch.ones(SIZE, SIZE), steps=5, progress=False)
-    for out in (r.generated, r.overlay, r.blended):
-        assert torch.equal(out, y) and out.data_ptr() != y.data_ptr()
+    with pytest.raises(ValueError, match="has no hole"):
+        inpaint(g, d, y, torch.ones(SIZE, SIZE), steps=5, progress=False)
+    per_image = torch.stack([central_square(SIZE), torch.ones(SIZE, SIZE)])[:, None]
+    with pytest.raises(ValueError, match=r"mask of image\(s\) \[1\] has no hole"):
+        inpaint(g, d, y, per_image, steps=5, progress=False)
 
 
 # ---------------------------------------------------------------- the Yeh et al. preset
