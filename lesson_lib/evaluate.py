@@ -151,13 +151,13 @@ def format_table(table: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def provenance(command: str, wall_time_s: float, **extra) -> dict:
+def git_commit() -> str:
+    """The checked-out commit of the course (``unknown`` outside a git clone)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT_DIR, capture_output=True,
-                                text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT_DIR, capture_output=True,
+                              text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"command": command, "commit": commit, "wall_time_s": round(wall_time_s, 1), **extra}
+        return "unknown"
 
 
 def add_arguments(p) -> None:
@@ -178,10 +178,10 @@ def add_arguments(p) -> None:
                    help="continue the partial table in --out (it is written after every row)")
 
 
-def _resume(out: Path, key: dict) -> tuple[dict, dict, float]:
-    """The rows, per-image values and wall time of a table that ``key`` (the run's settings) continues."""
+def _resume(out: Path, key: dict) -> tuple[dict, dict, dict]:
+    """The rows, per-image values and provenance of the table that ``key`` (the run's settings) continues."""
     if not out.exists():
-        return {}, {}, 0.0
+        return {}, {}, {}
     saved = json.loads(out.read_text())
     prov = saved["provenance"]
     differ = [k for k in key if prov.get(k) != key[k]]
@@ -190,7 +190,7 @@ def _resume(out: Path, key: dict) -> tuple[dict, dict, float]:
     table, per_image = saved["table"], saved.get("per_image", {})
     table.pop("Harmonic inpainting", None)                 # always recomputed last (it is cheap)
     print(f"resuming {out}: {len(table)} rows done")
-    return table, per_image, prov["wall_time_s"]
+    return table, per_image, prov
 
 
 def main(args) -> int:
@@ -224,13 +224,20 @@ def main(args) -> int:
     out = Path(args.out) if args.out else None
     if args.resume and out is None:
         raise SystemExit("--resume needs --out (the partial table to continue)")
-    table, per_image, spent = _resume(out, key) if args.resume else ({}, {}, 0.0)
+    table, per_image, earlier = _resume(out, key) if args.resume else ({}, {}, {})
     command = "python -m lesson_lib " + shlex.join(sys.argv[1:])
+    commit = git_commit()              # read once: the code that runs is the code checked out at the start
+    history = {"commit": earlier.get("commit", commit),          # where the table was started
+               "resumed_at": [*earlier.get("resumed_at", []), commit] if earlier else []}
 
     def write(table: dict, partial: bool, path: Path | None = out, numbers_only: bool = False) -> None:
         if path is None:
             return
-        info = provenance(command, spent + time.perf_counter() - start, **key, model=cfg)
+        info = {"command": command, "commit": history["commit"],
+                "wall_time_s": round(earlier.get("wall_time_s", 0.0) + time.perf_counter() - start, 1),
+                **key, "model": cfg}
+        if history["resumed_at"]:
+            info["resumed_at"] = history["resumed_at"]             # commits of the runs that continued it
         if partial:
             info["partial"] = True                             # a later --resume completes it
         result = {"provenance": info, "table": table}

@@ -143,6 +143,10 @@ def test_evaluate_resumes_an_interrupted_table(pair, tmp_path, monkeypatch):
     assert searched == [PAPER]                    # only the paper's row was searched again
     resumed, expected = json.loads(part.read_text()), json.loads(whole.read_text())
     assert "partial" not in resumed["provenance"]
+    first_commit = saved["provenance"]["commit"]                   # the table keeps where it was started,
+    assert resumed["provenance"]["commit"] == first_commit          # and lists the runs that continued it
+    assert resumed["provenance"]["resumed_at"] == [first_commit]    # (same checkout here)
+    assert resumed["provenance"]["wall_time_s"] >= saved["provenance"]["wall_time_s"]
     assert list(resumed["table"]) == list(expected["table"])
     for name, row in expected["table"].items():
         assert resumed["table"][name] == pytest.approx(row, rel=1e-6), name
