@@ -144,7 +144,11 @@ def write_card(path: str | Path) -> Path:
 
 
 def pretrained_path(name: str) -> Path:
-    return CHECKPOINT_DIR / f"{name}.pt"
+    """The file of the shipped checkpoint ``name``; FileNotFoundError naming those available if none."""
+    path = CHECKPOINT_DIR / f"{name}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped checkpoint {name!r} at {path}; available: {available_pretrained()}")
+    return path
 
 
 def available_pretrained() -> list[str]:
@@ -153,10 +157,7 @@ def available_pretrained() -> list[str]:
 
 def load_pretrained(name: str, device: torch.device | str = "cpu") -> tuple[Generator, Critic, dict]:
     """A shipped pair from ``data/checkpoints/<name>.pt`` in eval mode: (generator, critic, config)."""
-    path = pretrained_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no shipped checkpoint {name!r} at {path}; available: {available_pretrained()}")
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(pretrained_path(name))
     g, c = ckpt["generator_model"].to(device).eval(), ckpt["critic_model"].to(device).eval()
     return g, c, ckpt["config"]
 

@@ -227,17 +227,17 @@ def main(args) -> int:
     table, per_image, earlier = _resume(out, key) if args.resume else ({}, {}, {})
     command = "python -m lesson_lib " + shlex.join(sys.argv[1:])
     commit = git_commit()              # read once: the code that runs is the code checked out at the start
-    history = {"commit": earlier.get("commit", commit),          # where the table was started
-               "resumed_at": [*earlier.get("resumed_at", []), commit] if earlier else []}
+    first_commit = earlier.get("commit", commit)                    # where the table was started
+    resumed_at = [*earlier.get("resumed_at", []), commit] if earlier else []   # the runs that continued it
 
     def write(table: dict, partial: bool, path: Path | None = out, numbers_only: bool = False) -> None:
         if path is None:
             return
-        info = {"command": command, "commit": history["commit"],
+        info = {"command": command, "commit": first_commit,
                 "wall_time_s": round(earlier.get("wall_time_s", 0.0) + time.perf_counter() - start, 1),
                 **key, "model": cfg}
-        if history["resumed_at"]:
-            info["resumed_at"] = history["resumed_at"]             # commits of the runs that continued it
+        if resumed_at:
+            info["resumed_at"] = resumed_at
         if partial:
             info["partial"] = True                             # a later --resume completes it
         result = {"provenance": info, "table": table}

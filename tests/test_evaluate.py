@@ -187,6 +187,12 @@ def test_evaluate_rejects_celeba_without_root(pair, tmp_path):
         main(["evaluate", "--dataset", "celeba", "--mask", "central", "--checkpoint", str(ckpt)])
 
 
+def test_evaluate_without_a_shipped_checkpoint_names_the_available_ones():
+    # no celeba pair is shipped (it is trained from the real faces, which the project never holds)
+    with pytest.raises(FileNotFoundError, match=r"no shipped checkpoint 'celeba_32'.*available: \[.*house_numbers_32"):
+        main(["evaluate", "--dataset", "celeba", "--mask", "central", "--celeba-root", "unused"])
+
+
 def test_demo_columns_and_figure(pair, images, tmp_path):
     mask = central_square(32)
     columns = demo_columns(*pair, images, mask, steps=2)
