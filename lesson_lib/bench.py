@@ -139,7 +139,7 @@ def _naive_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor)
 
 def bench_poisson(size: int = 64, repeats: int = 50) -> dict:
     """Median times (ms) of a Poisson blend (eq. 9) of a (3, size, size) image with the central hole:
-    cold (factorisation cache cleared: assembly + sparse LU + solve), warm (cached factorisation:
+    cold (factorisation cache cleared: assembly + banded Cholesky + solve), warm (cached factorisation:
     right-hand side + one multi-column solve) and naive (``spsolve`` per channel), and the largest
     difference between the cached and the naive results. Runs on one torch thread."""
     threads = torch.get_num_threads()

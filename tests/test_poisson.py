@@ -69,7 +69,16 @@ def test_offset_guidance_recovers_the_truth(pair):
     assert torch.allclose(poisson_blend(truth + 0.25, overlay, mask), truth, atol=1e-12)
 
 
-@pytest.mark.parametrize("mask", [central_square(16), three_squares(16), random_mask(16, seed=2)])
+def _one_pixel(value: int) -> torch.Tensor:
+    """A 16x16 mask that is ``1 - value`` everywhere but one pixel."""
+    mask = torch.full((16, 16), float(1 - value))
+    mask[5, 9] = value
+    return mask
+
+
+# the extremes of the banded factorisation: a 1x1 system, and a hole of all pixels but one
+@pytest.mark.parametrize("mask", [central_square(16), three_squares(16), random_mask(16, seed=2),
+                                  _one_pixel(0), _one_pixel(1)])
 def test_discrete_equation_holds_on_the_hole(pair, mask):
     source, target = pair
     out = poisson_blend(source, target, mask)
