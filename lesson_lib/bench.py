@@ -193,7 +193,7 @@ def bench_inpaint(device: torch.device | None = None) -> dict:
     device = device or get_device()
     print("\n== inpaint: Poisson blend (eq. 9), 64x64 RGB, central hole (CPU, 1 thread)")
     p = bench_poisson()
-    print(f"cold (assemble + Cholesky + solve){p['cold_ms']:8.3f} ms   target <= {p['targets_ms']['cold']} ms "
+    print(f"cold (assemble+Cholesky+solve) {p['cold_ms']:8.3f} ms   target <= {p['targets_ms']['cold']} ms "
           f"{_verdict(p['cold_ms'], p['targets_ms']['cold'])}")
     print(f"warm (cached factorisation)    {p['warm_ms']:8.3f} ms   target <= {p['targets_ms']['warm']} ms "
           f"{_verdict(p['warm_ms'], p['targets_ms']['warm'])}")
