@@ -1,5 +1,7 @@
 """Semantic accuracy (lesson 09): label encodings, the corrupted faces, scorer files, and the shipped
 scorers' accuracy on clean held-out images against images whose meaning was removed."""
+import math
+
 import pytest
 import torch
 
@@ -7,8 +9,8 @@ from lesson_lib.checkpoints import CheckpointError
 from lesson_lib.masks import central_square
 from lesson_lib.poisson import harmonic_inpaint
 from lesson_lib.semantic import (DIGIT_HEADS, FACE_HEADS, VALIDATION_SEED, SemanticNet, corrupt_faces, digit_targets,
-                                 labelled, load_scorer, read_digits, region_mask, save_scorer, scorer_path,
-                                 semantic_scores)
+                                 labelled, load_scorer, read_digits, reading_confidence, region_mask, save_scorer,
+                                 scorer_path, semantic_scores)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,6 +46,24 @@ def test_read_digits_decodes_length_and_digits():
         return torch.nn.functional.one_hot(torch.tensor(idx), n).float()
     out = {"length": onehot([1, 0], 3), "d0": onehot([3, 8], 10), "d1": onehot([5, 10], 11), "d2": onehot([10, 2], 11)}
     assert read_digits(FixedOutput(out), torch.zeros(2, 3, 32, 32)) == ["35", "8"]
+
+
+def test_reading_confidence_against_a_loop():
+    g = torch.Generator().manual_seed(0)
+    out = {k: torch.randn(5, n, generator=g, dtype=torch.float64) * 3 for k, n in DIGIT_HEADS.items()}
+    got = reading_confidence(FixedOutput(out), torch.zeros(5, 3, 32, 32))
+    read = read_digits(FixedOutput(out), torch.zeros(5, 3, 32, 32))
+
+    def prob(logits, k):                 # softmax probability of class k, by hand
+        return math.exp(logits[k]) / sum(math.exp(v) for v in logits)
+
+    for j in range(5):
+        row = {k: v[j].tolist() for k, v in out.items()}
+        expected = prob(row["length"], len(read[j]) - 1)
+        for i, digit in enumerate(read[j]):
+            expected *= prob(row[f"d{i}"], int(digit))
+        assert got[j].item() == pytest.approx(expected, rel=1e-12)
+    assert torch.all((0 < got) & (got <= 1))
 
 
 def test_corrupt_faces_touch_only_feature_regions():
