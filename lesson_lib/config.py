@@ -35,7 +35,10 @@ def get_device() -> torch.device:
     available, else the CPU."""
     wanted = os.environ.get("LESSON_DEVICE", "").strip()
     if wanted:
-        device = torch.device(wanted)
+        try:
+            device = torch.device(wanted)
+        except RuntimeError as err:
+            raise ValueError(f"LESSON_DEVICE={wanted!r} is not a torch device (e.g. cpu, cuda, cuda:0)") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"LESSON_DEVICE={wanted!r} but CUDA is not available on this machine")
         return device

@@ -532,6 +532,8 @@ def load_celeba(root: str | Path, size: int = 64, limit: int | None = None,
     if not files:
         raise FileNotFoundError(f"CelebA folder {root} contains no .jpg/.jpeg/.png images")
     files = _select_files(files, start, stop)
+    if not files:
+        raise ValueError(f"no image in {root} with index in [{start}, {stop}]")
     if limit is not None:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")

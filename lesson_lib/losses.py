@@ -68,6 +68,10 @@ def _prepare(gz: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
     if gz.dim() != 4:
         raise ValueError(f"images must be (C, H, W) or (N, C, H, W), got {tuple(gz.shape)}")
     m = check_mask(mask, gz)
+    no_hole = (m.flatten(1) > 0).all(dim=1)
+    if bool(no_hole.any()):
+        raise ValueError(f"the mask of image {int(no_hole.nonzero()[0])} has no hole (no pixel is 0): "
+                         "the loss would be 0 whatever G(z) is")
     if weights is None:
         w = context_weights(m)
     else:

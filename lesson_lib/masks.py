@@ -27,8 +27,12 @@ THREE_SQUARES: tuple[tuple[float, float, float, float], ...] = (
 def central_square(size: int) -> torch.Tensor:
     """The central-square mask (Fig. 5(c) left): a (size, size) float tensor, 1 = known, with a
     centred square hole of side ``size // 2`` (rows and columns ``size//4 .. size//4 + size//2 - 1``).
+    The size must be even (an odd one cannot centre it). The paper gives no size for the hole; half
+    the side follows Yeh et al. (2017).
     """
     _check_size(size)
+    if size % 2:
+        raise ValueError(f"central_square needs an even size (an odd one cannot centre the hole), got {size}")
     mask = torch.ones(size, size)
     start, side = size // 4, size // 2
     mask[start:start + side, start:start + side] = 0

@@ -127,6 +127,8 @@ def semantic_accuracy(images: torch.Tensor, labels: list, dataset: str, scorer=N
     """Does an inpainted labelled embedded image keep its meaning? Rates in [0, 1] read by a small
     classifier trained on clean images (``lesson_lib.semantic``; the shipped one unless ``scorer``
     is given): ``digits`` for house numbers; ``intact`` and ``attributes`` for toy faces."""
-    from .semantic import load_scorer, semantic_scores
+    from .semantic import SCORED, load_scorer, semantic_scores
 
+    if dataset not in SCORED:
+        raise ValueError(f"semantic accuracy needs a labelled embedded dataset {SCORED}, got {dataset!r}")
     return semantic_scores(scorer if scorer is not None else load_scorer(dataset), dataset, images, labels)

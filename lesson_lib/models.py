@@ -44,6 +44,8 @@ class LayerNorm2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"LayerNorm2d expects (N, C, H, W), got shape {tuple(x.shape)}")
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
         x = (x - mean) / torch.sqrt(var + self.eps)

@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .data import random_flip
+
 
 def gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor,
                      eps: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -22,6 +24,8 @@ def gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor,
     n = real.shape[0]
     if eps is None:
         eps = torch.rand(n, generator=generator, device="cpu" if generator is not None else real.device)
+    if eps.numel() != n:
+        raise ValueError(f"eps must hold one coefficient per sample ({n}), got shape {tuple(eps.shape)}")
     eps = eps.to(real.device, real.dtype).reshape(n, *([1] * (real.dim() - 1)))
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -97,8 +101,7 @@ class Trainer:
         idx = torch.randint(len(self.images), (self.config.batch_size,), generator=self.rng)
         x = self.images[idx]
         if self.config.flip:
-            flip = torch.rand(len(x), generator=self.rng) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            x = random_flip(x, self.rng)
         return x.to(self.device)
 
     def _z(self) -> torch.Tensor:

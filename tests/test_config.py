@@ -41,6 +41,12 @@ def test_get_device_override(monkeypatch):
     assert config.get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def test_get_device_names_the_variable_for_a_bad_value(monkeypatch):
+    monkeypatch.setenv("LESSON_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="LESSON_DEVICE='gpu' is not a torch device"):
+        config.get_device()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_get_device_cuda_unavailable(monkeypatch):
     monkeypatch.setenv("LESSON_DEVICE", "cuda:0")

@@ -164,6 +164,16 @@ def test_to_uint8_reexported():
     assert data.to_uint8 is viz.to_uint8
 
 
+@pytest.mark.parametrize("bad,message", [
+    (torch.zeros(3, 4, 4, dtype=torch.uint8), "already uint8"),        # converted twice
+    (torch.full((3, 4, 4), 200.0), "0..255 scale"),                    # the wrong scale
+    (torch.zeros(4, 4, 3), "C = 1 or 3"),                              # channels last
+])
+def test_to_uint8_refuses_what_it_would_silently_mangle(bad, message):
+    with pytest.raises(ValueError, match=message):
+        viz.to_uint8(bad)
+
+
 def test_load_dataset_dispatch(tmp_path):
     assert torch.equal(load_dataset("house_numbers", 4, seed=2), house_numbers(4, seed=2))
     assert torch.equal(load_dataset("toy_faces", 4, size=64, seed=2), toy_faces(4, size=64, seed=2))
@@ -249,7 +259,8 @@ def test_celeba_start_stop_use_the_number_in_the_name(tmp_path):
     _write_jpegs(tmp_path, 3, names)
     x = load_celeba(tmp_path, size=8)
     assert torch.equal(load_celeba(tmp_path, size=8, start=11, stop=20), x[1:])
-    assert load_celeba(tmp_path, size=8, start=1, stop=9).shape[0] == 0
+    with pytest.raises(ValueError, match=r"no image .* index in \[1, 9\]"):
+        load_celeba(tmp_path, size=8, start=1, stop=9)
 
 
 def test_celeba_start_stop_by_position_for_other_names(tmp_path):

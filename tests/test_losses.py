@@ -152,6 +152,13 @@ def test_loss_shape_errors(images):
 
 
 @pytest.mark.parametrize("loss", [contextual_loss, gradient_loss])
+def test_losses_refuse_a_mask_without_hole(images, loss):
+    masks = torch.stack([central_square(16), torch.ones(16, 16)])[:, None]   # image 1 has no hole
+    with pytest.raises(ValueError, match="image 1 has no hole"):
+        loss(images[:2], images[:2], masks)
+
+
+@pytest.mark.parametrize("loss", [contextual_loss, gradient_loss])
 def test_losses_reject_images_outside_the_convention(images, loss):
     as_bytes = ((images + 1) * 127.5).to(torch.uint8)
     with pytest.raises(ValueError, match="floating point"):

@@ -5,7 +5,7 @@ import torch
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
 from lesson_lib.masks import central_square, random_mask, three_squares
-from lesson_lib.metrics import mse, psnr, psnr_from_mse, ssim, ssim_map
+from lesson_lib.metrics import mse, psnr, psnr_from_mse, semantic_accuracy, ssim, ssim_map
 
 
 def to_255(x: torch.Tensor) -> np.ndarray:
@@ -119,3 +119,5 @@ def test_metric_errors():
         mse(x, x, hole=torch.ones(16, 16))
     with pytest.raises(ValueError, match="11x11"):
         ssim(torch.zeros(3, 8, 8), torch.zeros(3, 8, 8))
+    with pytest.raises(ValueError, match="labelled embedded dataset"):
+        semantic_accuracy(x, ["1", "2"], "celeba")

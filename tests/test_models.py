@@ -234,6 +234,11 @@ def test_critic_rejects_wrong_images(shape):
         Critic(32, 4)(torch.zeros(shape))
 
 
+def test_layer_norm_rejects_a_single_image():
+    with pytest.raises(ValueError, match=r"LayerNorm2d expects \(N, C, H, W\)"):
+        LayerNorm2d(3)(torch.zeros(3, 8, 8))
+
+
 @pytest.mark.parametrize("shape", [(2, 64), (128,), (2, 128, 1)])
 def test_generator_rejects_wrong_z(shape):
     with pytest.raises(ValueError, match="z of shape"):

@@ -124,6 +124,8 @@ def test_gp_gradient_reaches_the_residual_critic():
 def test_gp_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         gradient_penalty(LinearCritic((3, 4, 4)), images(4, 1), images(3, 2))
+    with pytest.raises(ValueError, match=r"one coefficient per sample \(4\)"):
+        gradient_penalty(LinearCritic((3, 4, 4)), images(4, 1), images(4, 2), eps=torch.rand(3))
 
 
 # --- the losses of eq. 3 ------------------------------------------------------------------------------
