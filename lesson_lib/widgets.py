@@ -15,15 +15,20 @@ class InpaintPreview:
     """Callable ``(alpha, beta, eta) -> matplotlib Figure`` for one image and mask.
 
     Each call warm-starts from the previous call's z (``steps`` Adam steps, default 150), so a
-    slider move on a CPU with the 32 px model takes a few seconds.
+    slider move on a CPU with the 32 px model takes a few seconds. The result therefore depends on
+    the slider history, not only on (alpha, beta, eta); ``reset()`` starts again from the first code.
     """
 
     def __init__(self, generator, critic, image: torch.Tensor, mask: torch.Tensor, steps: int = 150, seed: int = 0):
         if image.dim() != 3:
             raise ValueError(f"the preview shows one image (C, H, W), got shape {tuple(image.shape)}")
         self.generator, self.critic, self.image, self.mask, self.steps = generator, critic, image, mask, steps
-        self.z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
-        self.last = None
+        self.z0 = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the warm start: the next call searches from the first code again."""
+        self.z, self.last = self.z0, None
 
     def __call__(self, alpha: float = 0.1, beta: float = 0.9, eta: float = 0.5):
         result = inpaint(self.generator, self.critic, self.image, self.mask, alpha=alpha, beta=beta, eta=eta,

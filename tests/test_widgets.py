@@ -61,6 +61,11 @@ def test_preview_returns_a_figure_and_warm_starts(pair):
     assert second.history["total"][0] < first.history["total"][0]
     assert not torch.equal(preview.z, first.z)
 
+    preview.reset()                      # back to the first code: the first search again, exactly
+    assert torch.equal(preview.z, z_start) and preview.last is None
+    preview(0.1, 0.9, 0.5)
+    assert torch.equal(preview.last.z, first.z)
+
 
 def test_preview_takes_one_image(pair):
     g, d = pair
