@@ -76,7 +76,9 @@ def psnr_from_mse(value):
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image PSNR (N,) in dB with peak 255: ``psnr_from_mse(mse(x, y, hole))``."""
+    """Per-image PSNR (N,) in dB with peak 255: ``psnr_from_mse(mse(x, y, hole))``. Not a table
+    figure: the paper's row is ``psnr_from_mse(mse(x, y).mean())``, which the mean of these
+    per-image values overstates (Jensen; lesson 09 shows both)."""
     return psnr_from_mse(mse(x, y, hole))
 
 
