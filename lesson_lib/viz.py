@@ -9,15 +9,18 @@ import torch
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Map images in [-1, 1] (N,C,H,W) or (C,H,W) to uint8 (N,H,W,C) or (H,W,C), rounding
-    (x + 1) * 127.5; values outside [-1, 1] are clipped."""
+    (x + 1) * 127.5; values slightly outside [-1, 1] (a Poisson blend's overshoot) are clipped.
+    ValueError for what clipping would silently mangle: integer images, values beyond +-2 (the
+    0..255 scale), a channel axis that is not 1 or 3 (channels last)."""
     images = torch.as_tensor(images).detach()
     if not images.is_floating_point():
         raise ValueError(f"expected float images in [-1, 1], got {images.dtype} (already uint8?)")
     images = images.float().cpu()
     if images.dim() not in (3, 4) or images.shape[-3] not in (1, 3):
         raise ValueError(f"expected (C,H,W) or (N,C,H,W) images with C = 1 or 3, got shape {tuple(images.shape)}")
-    if images.numel() and images.abs().max() > 2:      # blending may overshoot [-1, 1] a little, not to 255
-        raise ValueError(f"expected images in [-1, 1], found values up to {images.abs().max():.1f} (0..255 scale?)")
+    largest = images.abs().max().item() if images.numel() else 0.0
+    if largest > 2:
+        raise ValueError(f"expected images in [-1, 1], found values up to {largest:.1f} (0..255 scale?)")
     scaled = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return scaled.movedim(-3, -1).numpy()
 
