@@ -474,12 +474,14 @@ def toy_faces(n: int, size: int = 32, seed: int = 0, *, return_labels: bool = Fa
 # augmentation
 # --------------------------------------------------------------------------------------------
 
-def random_flip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Flip each image of (N,C,H,W) left-right with probability 1/2 (the paper's augmentation, Sec. 4)."""
+def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image of (N,C,H,W) left-right with probability 1/2 (the paper's augmentation, Sec. 4);
+    the coins come from ``generator`` (never from the global RNG)."""
     if images.dim() != 4:
         raise ValueError(f"expected (N,C,H,W) images, got shape {tuple(images.shape)}")
-    device = images.device if generator is None else generator.device
-    flip = (torch.rand(images.shape[0], generator=generator, device=device) < 0.5).to(images.device)
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"random_flip needs a torch.Generator for its coins, got {generator!r}")
+    flip = (torch.rand(images.shape[0], generator=generator, device=generator.device) < 0.5).to(images.device)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 

@@ -60,8 +60,8 @@ def random_mask(size: int, n_rects: int = 3, min_side: int | None = None, max_si
     """Random rectangular holes: ``n_rects`` axis-aligned rectangles whose height and width are
     drawn uniformly in [min_side, max_side] (defaults size//8 and size//2) and whose position is
     uniform inside the image. Returns (size, size), or (n, 1, size, size) with a different mask
-    per image when ``n`` is given. Pass ``seed`` or a ``generator`` (not both); with neither, the
-    global torch RNG is used (reproducible after ``seed_everything``). Same seed -> same mask.
+    per image when ``n`` is given. Pass ``seed`` or a ``generator`` (exactly one: the global RNG is
+    never used). Same seed -> same mask.
     """
     _check_size(size)
     min_side = max(1, size // 8) if min_side is None else min_side
@@ -72,8 +72,8 @@ def random_mask(size: int, n_rects: int = 3, min_side: int | None = None, max_si
         raise ValueError(f"need 1 <= min_side <= max_side <= size, got {min_side}, {max_side}, {size}")
     if n is not None and not (isinstance(n, int) and n >= 1):
         raise ValueError(f"n must be a positive int or None, got {n!r}")
-    if seed is not None and generator is not None:
-        raise ValueError("pass either seed or generator, not both")
+    if (seed is None) == (generator is None):
+        raise ValueError("pass a seed or a generator (exactly one): random_mask never uses the global RNG")
     if seed is not None:
         generator = torch.Generator().manual_seed(seed)
 

@@ -158,6 +158,8 @@ def test_random_flip():
     assert 10 < int(flipped.sum()) < 54
     with pytest.raises(ValueError, match="N,C,H,W"):
         random_flip(x[0], g1)
+    with pytest.raises(ValueError, match="needs a torch.Generator"):
+        random_flip(x, None)
 
 
 def test_to_uint8_reexported():

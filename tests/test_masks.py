@@ -80,8 +80,10 @@ def test_random_mask_rectangle_sizes():
 
 
 def test_random_mask_bad_arguments():
-    with pytest.raises(ValueError, match="either seed or generator"):
+    with pytest.raises(ValueError, match="exactly one"):
         random_mask(32, seed=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match="never uses the global RNG"):
+        random_mask(32)
     with pytest.raises(ValueError, match="min_side"):
         random_mask(32, min_side=10, max_side=5)
     with pytest.raises(ValueError, match="no known pixel"):
