@@ -5,6 +5,7 @@ sizes and step counts, never a different code path.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from pathlib import Path
@@ -45,11 +46,18 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_int(value, name: str, minimum: int = 0) -> int:
+    """``value`` as a Python int when it is an integer (Python or NumPy; not a bool) >= ``minimum``,
+    else a ValueError that names it. The one check behind every count, size and seed argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU ``torch.Generator`` with that
     seed for code that takes an explicit generator."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int(seed, "seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import check_int
 from .viz import to_uint8  # noqa: F401  (re-exported: ``lesson_lib.data.to_uint8``)
 
 SIZES = (32, 64)
@@ -35,16 +36,13 @@ def _check_size(size: int) -> int:
 
 
 def _check_n(n: int) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    return int(n)
+    return check_int(n, "n")
 
 
 def _image_rngs(seed: int, n: int, salt: int) -> list[np.random.Generator]:
     """One independent generator per image: image ``i`` sees only ``SeedSequence(seed, (salt, i))``."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(salt, i))) for i in range(n)]
+    seed = check_int(seed, "seed")
+    return [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(salt, i))) for i in range(n)]
 
 
 def _grid(size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -528,8 +526,7 @@ def load_celeba(root: str | Path, size: int = 64, limit: int | None = None,
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"CelebA folder {root} does not exist (or is not a folder)")
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    size = check_int(size, "size", 1)
     files = sorted(f for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"CelebA folder {root} contains no .jpg/.jpeg/.png images")

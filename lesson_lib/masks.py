@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import check_int
+
 __all__ = ["central_square", "three_squares", "random_mask", "context_weights", "check_mask",
            "pad_symmetric", "THREE_SQUARES"]
 
@@ -66,12 +68,10 @@ def random_mask(size: int, n_rects: int = 3, min_side: int | None = None, max_si
     _check_size(size)
     min_side = max(1, size // 8) if min_side is None else min_side
     max_side = max(1, size // 2) if max_side is None else max_side
-    if not (isinstance(n_rects, int) and n_rects >= 1):
-        raise ValueError(f"n_rects must be a positive int, got {n_rects!r}")
+    n_rects = check_int(n_rects, "n_rects", 1)
     if not 1 <= min_side <= max_side <= size:
         raise ValueError(f"need 1 <= min_side <= max_side <= size, got {min_side}, {max_side}, {size}")
-    if n is not None and not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    n = None if n is None else check_int(n, "n", 1)
     if (seed is None) == (generator is None):
         raise ValueError("pass a seed or a generator (exactly one): random_mask never uses the global RNG")
     if seed is not None:
@@ -156,5 +156,4 @@ def check_mask(mask: torch.Tensor, image: torch.Tensor | None = None) -> torch.T
 
 
 def _check_size(size: int) -> None:
-    if not (isinstance(size, int) and size >= 4):
-        raise ValueError(f"size must be an int >= 4, got {size!r}")
+    check_int(size, "size", 4)

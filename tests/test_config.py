@@ -66,10 +66,19 @@ def test_seed_everything_reproducible():
     assert not torch.equal(torch.rand(3), a[2])
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, "3"])
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
 def test_seed_everything_bad_seed(seed):
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
         config.seed_everything(seed)
+
+
+def test_numpy_integers_count_as_ints():
+    # a seed or size computed with NumPy is accepted, as a plain int would be
+    assert torch.equal(torch.rand(3, generator=config.seed_everything(np.int64(3))),
+                       torch.rand(3, generator=config.seed_everything(3)))
+    assert config.check_int(np.int32(4), "size", 4) == 4 and type(config.check_int(np.int32(4), "size")) is int
+    with pytest.raises(ValueError, match="size must be an int >= 4, got 3"):
+        config.check_int(3, "size", 4)
 
 
 def test_paths():
