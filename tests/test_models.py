@@ -6,7 +6,8 @@ from torch import nn
 import torch.nn.functional as F
 from torch.autograd.functional import jacobian
 
-from lesson_lib.models import Critic, DownBlock, Generator, LayerNorm2d, UpBlock, count_parameters
+from lesson_lib.models import (Critic, DownBlock, Generator, LayerNorm2d, UpBlock, conv_mean_pool, count_parameters,
+                               upsample_conv)
 
 # Channel multipliers of Gulrajani et al.'s ResNet, 4x4 end first (the generator's order).
 CHANNELS = {32: [8, 4, 2, 1], 64: [8, 8, 4, 2, 1]}
@@ -143,27 +144,71 @@ def _randomise(module):
     return module
 
 
+def _up_by_formula(block: UpBlock, x: torch.Tensor) -> torch.Tensor:
+    """Fig. 3's up block written layer by layer: upsample, then a 3x3 convolution."""
+    h = F.conv2d(_upsample(F.relu(_bn_train(x, block.bn1))), block.conv1.weight, block.conv1.bias, padding=1)
+    h = F.conv2d(F.relu(_bn_train(h, block.bn2)), block.conv2.weight, block.conv2.bias, padding=1)
+    return h + F.conv2d(_upsample(x), block.shortcut.weight, block.shortcut.bias)
+
+
+def _down_by_formula(block: DownBlock, x: torch.Tensor) -> torch.Tensor:
+    """Fig. 3's down block written layer by layer: a 3x3 convolution, then a 2x2 mean pool."""
+    gn = lambda t, ln: F.group_norm(t, 1, ln.weight, ln.bias, ln.eps)  # noqa: E731
+    h = F.conv2d(F.relu(gn(x, block.ln1)), block.conv1.weight, block.conv1.bias, padding=1)
+    h = _mean_pool(F.conv2d(F.relu(gn(h, block.ln2)), block.conv2.weight, block.conv2.bias, padding=1))
+    return h + F.conv2d(_mean_pool(x), block.shortcut.weight, block.shortcut.bias)
+
+
 def test_up_block_is_fig3_residual_up():
     block = _randomise(UpBlock(4, 2)).double().train()
     x = torch.randn(3, 4, 5, 5, dtype=torch.float64)
-    h = F.conv2d(_upsample(F.relu(_bn_train(x, block.bn1))), block.conv1.weight, block.conv1.bias, padding=1)
-    h = F.conv2d(F.relu(_bn_train(h, block.bn2)), block.conv2.weight, block.conv2.bias, padding=1)
-    shortcut = F.conv2d(_upsample(x), block.shortcut.weight, block.shortcut.bias)
     out = block(x)
     assert out.shape == (3, 2, 10, 10)
-    torch.testing.assert_close(out, h + shortcut)
+    torch.testing.assert_close(out, _up_by_formula(block, x))
 
 
 def test_down_block_is_fig3_residual_down():
     block = _randomise(DownBlock(2, 4)).double()
     x = torch.randn(3, 2, 6, 6, dtype=torch.float64)
-    gn = lambda t, ln: F.group_norm(t, 1, ln.weight, ln.bias, ln.eps)  # noqa: E731
-    h = F.conv2d(F.relu(gn(x, block.ln1)), block.conv1.weight, block.conv1.bias, padding=1)
-    h = _mean_pool(F.conv2d(F.relu(gn(h, block.ln2)), block.conv2.weight, block.conv2.bias, padding=1))
-    shortcut = F.conv2d(_mean_pool(x), block.shortcut.weight, block.shortcut.bias)
     out = block(x)
     assert out.shape == (3, 4, 3, 3)
-    torch.testing.assert_close(out, h + shortcut)
+    torch.testing.assert_close(out, _down_by_formula(block, x))
+
+
+@pytest.mark.parametrize("cin,cout,side", [(3, 5, 4), (4, 2, 6), (1, 1, 2)])
+def test_conv_mean_pool_is_conv_then_mean_pool(cin, cout, side):
+    conv = _randomise(nn.Conv2d(cin, cout, 3, padding=1)).double()
+    x = torch.randn(2, cin, side, side, dtype=torch.float64)
+    out = conv_mean_pool(x, conv)
+    assert out.shape == (2, cout, side // 2, side // 2)
+    torch.testing.assert_close(out, _mean_pool(conv(x)))
+
+
+@pytest.mark.parametrize("cin,cout,side", [(3, 5, 4), (4, 2, 5), (1, 1, 1)])
+def test_upsample_conv_is_upsample_then_conv(cin, cout, side):
+    conv = _randomise(nn.Conv2d(cin, cout, 3, padding=1)).double()
+    x = torch.randn(2, cin, side, side, dtype=torch.float64)
+    out = upsample_conv(x, conv)
+    assert out.shape == (2, cout, 2 * side, 2 * side)
+    torch.testing.assert_close(out, conv(_upsample(x)))
+
+
+@pytest.mark.parametrize("kind", ["up", "down"])
+def test_one_stride_2_convolution_gives_the_same_penalty_gradients(kind):
+    """The gradient penalty differentiates twice (the input gradient, then the parameters): both
+    derivatives of the blocks equal those of the layer-by-layer formula."""
+    block = _randomise(UpBlock(3, 2) if kind == "up" else DownBlock(2, 3)).double().train()
+    formula = _up_by_formula if kind == "up" else _down_by_formula
+    x = torch.randn(3, block.conv1.in_channels, 4, 4, dtype=torch.float64)
+
+    def penalty_and_grads(forward):
+        x_ = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(forward(block, x_).pow(2).sum(), x_, create_graph=True)
+        penalty = (g.flatten(1).norm(dim=1) - 1).pow(2).sum()
+        return [penalty, *torch.autograd.grad(penalty, list(block.parameters()))]
+
+    for fused, direct in zip(penalty_and_grads(type(block).forward), penalty_and_grads(formula)):
+        torch.testing.assert_close(fused, direct)
 
 
 def test_blocks_without_residual_branch_are_the_shortcut():
