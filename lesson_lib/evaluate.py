@@ -197,7 +197,7 @@ def main(args) -> int:
     import shlex
     import sys
 
-    from .checkpoints import load_checkpoint, pretrained_path
+    from .checkpoints import load_checkpoint, pretrained_path, state_checksum
     from .data import load_celeba
     from .semantic import labelled, load_scorer, semantic_scores
 
@@ -215,12 +215,13 @@ def main(args) -> int:
     else:
         images, labels = labelled(args.dataset, args.n, HELD_OUT_SEED, size=g.size)
         data_seed = HELD_OUT_SEED
+    key = {"dataset": args.dataset, "mask": args.mask, "n": len(images), "steps": args.steps, "z_seed": args.seed,
+           "held_out": data_seed, "rows": args.rows, "checkpoint_checksum": ck["checksum"]}
     semantic = None
     if args.dataset != "celeba" and not args.no_semantic:
         net = load_scorer(args.dataset)
         semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
-    key = {"dataset": args.dataset, "mask": args.mask, "n": len(images), "steps": args.steps, "z_seed": args.seed,
-           "held_out": data_seed, "rows": args.rows, "checkpoint_checksum": ck["checksum"]}
+        key["scorer_checksum"] = state_checksum(net.state_dict())
     out = Path(args.out) if args.out else None
     if args.resume and out is None:
         raise SystemExit("--resume needs --out (the partial table to continue)")

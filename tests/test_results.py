@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from lesson_lib.config import RESULTS_DIR
+from lesson_lib.config import CHECKPOINT_DIR, RESULTS_DIR
 from lesson_lib.evaluate import MASKS, ROW_SETS
 from lesson_lib.metrics import psnr_from_mse
 
@@ -50,3 +50,23 @@ def test_stored_table_is_complete_and_consistent(path):
             semantic = {"house_numbers": {"digits"}, "toy_faces": {"intact", "attributes"}}[prov["dataset"]]
             assert semantic <= set(row), f"{path.name}: {name} lacks the semantic columns"
             assert all(0 <= row[k] <= 1 for k in semantic)
+
+
+EMBEDDED_TABLES = [p for p in TABLES if json.loads(p.read_text())["provenance"]["dataset"] in EMBEDDED]
+
+
+@pytest.mark.parametrize("path", EMBEDDED_TABLES, ids=[p.stem for p in EMBEDDED_TABLES])
+def test_stored_table_belongs_to_the_shipped_checkpoint_and_scorer(path):
+    """A table on embedded data was made with the shipped pair (or, with --checkpoint, an earlier state of
+    the same training run) and the shipped scorer: retraining either without rerunning it fails here."""
+    prov = json.loads(path.read_text())["provenance"]
+    card = json.loads((CHECKPOINT_DIR / f"{prov['dataset']}_32.json").read_text())
+    model = prov["model"]
+    assert model["command"] == card["command"], f"{path.name}: made with another training run than the shipped one"
+    if "--checkpoint" in prov["command"]:
+        assert model["iterations"] < card["iterations"]
+    else:
+        assert (model["iterations"], model["wall_time_s"]) == (card["iterations"], card["wall_time_s"])
+        assert prov.get("checkpoint_checksum", card["checksum"]) == card["checksum"]
+    scorer = json.loads((CHECKPOINT_DIR / "scorers" / f"{prov['dataset']}.json").read_text())
+    assert prov.get("scorer_checksum", scorer["checksum"]) == scorer["checksum"], f"{path.name}: another scorer"
