@@ -34,9 +34,9 @@ def channel_multipliers(size: int) -> list[int]:
 class LayerNorm2d(nn.Module):
     """Layer norm over (C, H, W) of each sample with a per-channel scale and shift (Ba et al. 2016).
 
-    This is ``nn.GroupNorm(1, C)``, and it runs as ``F.group_norm``: lesson 03 writes it out (mean and
-    biased variance over (C, H, W)) and compares; the fused kernel makes a critic step with the
-    gradient penalty about 1.4x faster on a CPU than the written-out formula.
+    This is ``nn.GroupNorm(1, C)`` and runs as ``F.group_norm`` (faster than the written-out formula in
+    a critic step with the gradient penalty); lesson 03 writes it out (mean and biased variance over
+    (C, H, W)) and compares.
     """
 
     def __init__(self, channels: int, eps: float = 1e-5):
@@ -57,17 +57,27 @@ def box_kernel(weight: torch.Tensor) -> torch.Tensor:
             + F.pad(weight, (0, 1, 1, 0)) + F.pad(weight, (1, 0, 1, 0)))
 
 
+def _check_3x3(conv: nn.Conv2d) -> None:
+    if (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups) != ((3, 3), (1, 1), (1, 1), (1, 1), 1):
+        raise ValueError("conv_mean_pool and upsample_conv need a 3x3 convolution with stride 1, padding 1, "
+                         f"no dilation and one group, got {conv}")
+
+
 def conv_mean_pool(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``avg_pool2d(conv(x), 2)`` for a 3x3 ``conv`` with padding 1, as ONE stride-2 convolution with the
-    4x4 kernel ``box_kernel(w) / 4``: the same function (equal up to rounding) with 2.25x fewer
-    multiplications, since no output is computed only to be averaged away. Lesson 03 derives it."""
+    """``avg_pool2d(conv(x), 2)`` for a 3x3 ``conv`` with padding 1, as ONE stride-2 convolution (padding
+    1) with the 4x4 kernel ``box_kernel(w) / 4``: the same function (equal up to float rounding) with
+    16 instead of 4 x 9 = 36 multiplications per pooled output. Lesson 03 derives it."""
+    _check_3x3(conv)
     return F.conv2d(x, box_kernel(conv.weight) / 4, conv.bias, stride=2, padding=1)
 
 
 def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """``conv(nearest_upsample(x, 2))`` for a 3x3 ``conv`` with padding 1, as ONE stride-2 transposed
-    convolution with the 4x4 kernel ``box_kernel(w)`` flipped: the same function with 2.25x fewer
-    multiplications, since the upsampled copies are never convolved one by one. Lesson 03 derives it."""
+    convolution (padding 1) with the 4x4 kernel ``box_kernel(w)`` flipped (``conv2d`` is a
+    cross-correlation and ``conv_transpose2d`` its adjoint; PyTorch stores a transposed kernel as
+    (in, out, kH, kW), hence the transpose): the same function (equal up to float rounding) with 4
+    instead of 9 multiplications per output pixel. Lesson 03 derives it."""
+    _check_3x3(conv)
     kernel = box_kernel(conv.weight).flip(2, 3).transpose(0, 1)
     return F.conv_transpose2d(x, kernel, conv.bias, stride=2, padding=1)
 
@@ -75,7 +85,8 @@ def upsample_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 class UpBlock(nn.Module):
     """Residual block that doubles the resolution (Fig. 3, bottom left):
     x -> BN, ReLU, upsample, conv3x3, BN, ReLU, conv3x3;  shortcut: upsample, conv1x1.
-    "upsample, conv3x3" runs as one transposed convolution (``upsample_conv``)."""
+    "upsample, conv3x3" runs as one transposed convolution (``upsample_conv``), and the shortcut's
+    1x1 convolution runs before the upsampling (a per-pixel map commutes with copying pixels)."""
 
     def __init__(self, in_ch: int, out_ch: int):
         super().__init__()

@@ -68,6 +68,30 @@ def test_layer_norm_by_hand_per_sample():
             torch.testing.assert_close(y[i, c], expected)
 
 
+def test_layer_norm_penalty_gradients_equal_the_written_out_formula():
+    """The gradient penalty differentiates layer norm twice: both derivatives equal the formula's."""
+    torch.manual_seed(2)
+    ln = LayerNorm2d(3).double()
+    with torch.no_grad():
+        ln.weight.copy_(torch.tensor([1.5, -0.5, 2.0]))
+        ln.bias.copy_(torch.tensor([0.1, 0.2, -0.3]))
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64) * 2 + 1
+
+    def written_out(t):
+        mean = t.mean(dim=(1, 2, 3), keepdim=True)
+        var = ((t - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+        return (t - mean) / torch.sqrt(var + ln.eps) * ln.weight.view(1, -1, 1, 1) + ln.bias.view(1, -1, 1, 1)
+
+    def penalty_and_grads(forward):
+        x_ = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(torch.sin(forward(x_)).sum(), x_, create_graph=True)
+        penalty = (g.flatten(1).norm(dim=1) - 1).pow(2).sum()
+        return [penalty, *torch.autograd.grad(penalty, [ln.weight, ln.bias])]
+
+    for lib, formula in zip(penalty_and_grads(ln), penalty_and_grads(written_out)):
+        torch.testing.assert_close(lib, formula)
+
+
 def test_layer_norm_statistics_do_not_mix_samples():
     x = torch.randn(4, 2, 3, 3)
     y_batch = LayerNorm2d(2)(x)
@@ -191,6 +215,13 @@ def test_upsample_conv_is_upsample_then_conv(cin, cout, side):
     out = upsample_conv(x, conv)
     assert out.shape == (2, cout, 2 * side, 2 * side)
     torch.testing.assert_close(out, conv(_upsample(x)))
+
+
+def test_the_fused_convolutions_refuse_other_convolutions():
+    for conv in (nn.Conv2d(2, 2, 5, padding=2), nn.Conv2d(2, 2, 3), nn.Conv2d(2, 2, 3, padding=1, stride=2)):
+        for fused in (conv_mean_pool, upsample_conv):
+            with pytest.raises(ValueError, match="3x3 convolution with stride 1, padding 1"):
+                fused(torch.randn(1, 2, 4, 4), conv)
 
 
 @pytest.mark.parametrize("kind", ["up", "down"])
