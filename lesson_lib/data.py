@@ -79,11 +79,11 @@ def _paint(canvas: torch.Tensor, alpha: torch.Tensor, colour: torch.Tensor) -> t
 # house numbers (SVHN stand-in)
 # --------------------------------------------------------------------------------------------
 
+# Upright fonts with strokes that stay legible at 32 px (sans, bold sans, mono, serif; no italics):
+# a small GAN learns their digits in a few thousand CPU iterations (lesson 04).
 FONT_FILES = (
-    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
-    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-    "DejaVuSerif-Italic.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf",
-    "cmss10.ttf", "cmr10.ttf", "cmtt10.ttf",
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSerif-Bold.ttf",
+    "STIXGeneralBol.ttf",
 )
 
 
@@ -114,18 +114,18 @@ def _house_params(rng: np.random.Generator, n_fonts: int) -> dict:
     """Every random choice of one house-number image, drawn from that image's own generator."""
     p = {}
     p["font"] = int(rng.integers(n_fonts))
-    n_centre = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25]))
-    p["digits"] = [int(d) for d in rng.integers(0, 10, size=n_centre + 4)]  # 2 left, centre, 2 right
-    p["n_left"] = int(rng.choice([0, 1, 2], p=[0.3, 0.4, 0.3]))
-    p["n_right"] = int(rng.choice([0, 1, 2], p=[0.3, 0.4, 0.3]))
+    n_centre = int(rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2]))
+    p["digits"] = [int(d) for d in rng.integers(0, 10, size=n_centre + 2)]  # 1 left, centre, 1 right
+    p["n_left"] = int(rng.random() < 0.5)
+    p["n_right"] = int(rng.random() < 0.5)
     p["gap"] = float(rng.uniform(0.04, 0.22))             # spacing in glyph heights
-    p["height"] = float(rng.uniform(0.5, 0.78))          # digit height / image side
+    p["height"] = float(rng.uniform(0.58, 0.8))          # digit height / image side
     p["aspect"] = float(rng.uniform(0.85, 1.2))          # horizontal stretch
     p["angle"] = float(rng.normal(0.0, 0.07))            # radians (about 4 degrees)
     p["shear"] = float(rng.normal(0.0, 0.08))
     p["shift"] = rng.uniform(-0.06, 0.06, size=2)        # in image sides
     bg_luma = float(rng.uniform(0.05, 0.95))
-    delta = float(rng.uniform(0.35, 0.75))               # luminance contrast digit vs background
+    delta = float(rng.uniform(0.45, 0.8))                # luminance contrast digit vs background
     lighter, darker = bg_luma + delta <= 1.0, bg_luma - delta >= 0.0
     if lighter and darker:
         lighter = bool(rng.random() < 0.5)
@@ -136,12 +136,12 @@ def _house_params(rng: np.random.Generator, n_fonts: int) -> dict:
     p["bg2"] = np.clip(p["bg"] + rng.normal(0.0, 0.12, size=3), 0.0, 1.0)
     p["fg"] = _colour_with_luma(rng, float(np.clip(fg_luma, 0.0, 1.0)), float(rng.uniform(0.0, 0.5)))
     p["grad_angle"] = float(rng.uniform(0.0, 2 * math.pi))
-    p["texture"] = float(rng.uniform(0.0, 0.12)) * rng.standard_normal((1, 1, 6, 6)).astype(np.float32)
-    p["edge"] = rng.random() < 0.35                      # a plate border or wall near one side
+    p["texture"] = float(rng.uniform(0.0, 0.06)) * rng.standard_normal((1, 1, 6, 6)).astype(np.float32)
+    p["edge"] = rng.random() < 0.2                       # a plate border or wall near one side
     p["edge_angle"] = float(rng.uniform(0.0, 2 * math.pi))
     p["edge_offset"] = float(rng.uniform(0.55, 0.9))
     p["edge_colour"] = _colour_with_luma(rng, float(np.clip(bg_luma + rng.normal(0.0, 0.3), 0, 1)), 0.3)
-    p["shadow"] = rng.random() < 0.3
+    p["shadow"] = rng.random() < 0.15
     p["shadow_shift"] = rng.uniform(0.5, 1.5, size=2) * rng.choice([-1.0, 1.0], size=2)  # output px at 32
     p["blur"] = float(rng.uniform(0.0, 1.0)) ** 2
     p["noise"] = float(rng.uniform(0.0, 0.04))
@@ -153,7 +153,7 @@ def _house_layout(p: dict, glyphs, height: int, canvas: np.ndarray) -> float:
     centre group's width in canvas pixels."""
     font = glyphs[p["font"]]
     gap = p["gap"] * height
-    centre = [font[d] for d in p["digits"][2:-2]]
+    centre = [font[d] for d in p["digits"][1:-1]]
     widths = [g.shape[1] for g in centre]
     centre_w = sum(widths) + gap * (len(centre) - 1)
     hc, wc = canvas.shape
@@ -164,11 +164,11 @@ def _house_layout(p: dict, glyphs, height: int, canvas: np.ndarray) -> float:
         placed.append((x, g))
         x += g.shape[1] + gap
     x = wc / 2 + centre_w / 2 + gap
-    for d in p["digits"][-2:][: p["n_right"]]:
+    for d in p["digits"][-1:][: p["n_right"]]:
         placed.append((x, font[d]))
         x += font[d].shape[1] + gap
     x = wc / 2 - centre_w / 2 - gap
-    for d in p["digits"][:2][::-1][: p["n_left"]]:
+    for d in p["digits"][:1][: p["n_left"]]:
         x -= font[d].shape[1]
         placed.append((x, font[d]))
         x -= gap
@@ -263,7 +263,7 @@ def house_numbers(n: int, size: int = 32, seed: int = 0, *, return_labels: bool 
     for a in range(0, n, _CHUNK):
         out[a:a + _CHUNK] = _house_batch(params[a:a + _CHUNK], size, rngs[a:a + _CHUNK])
     if return_labels:
-        return out, ["".join(str(d) for d in p["digits"][2:-2]) for p in params]
+        return out, ["".join(str(d) for d in p["digits"][1:-1]) for p in params]
     return out
 
 
