@@ -282,3 +282,26 @@ def test_shipped_checkpoint_loads_into_current_models(name):
     assert card["command"].startswith("python -m lesson_lib train") and card["wall_time_s"] > 0
     assert path.with_suffix(".png").stat().st_size > 1000            # its sample grid
     assert path.stat().st_size < 5e6                                 # small enough to ship
+
+
+RESUME_DIR = CHECKPOINT_DIR / "resume"
+
+
+@pytest.mark.parametrize("path", sorted(RESUME_DIR.glob("*.pt")), ids=lambda p: p.stem)
+def test_resumable_state_continues_the_shipped_run(path):
+    """A resumable training state shipped beside a checkpoint is that checkpoint plus its optimisers: the same
+    run (command), the same weights (checksum) and iterations, and the trainer can resume from it."""
+    from lesson_lib.wgan import TrainConfig, Trainer
+
+    ckpt = read_checkpoint(path)
+    shipped = json.loads((CHECKPOINT_DIR / f"{path.stem}.json").read_text())
+    cfg = ckpt["config"]
+    assert (cfg["command"], cfg["iterations"], ckpt["checksum"]) == (
+        shipped["command"], shipped["iterations"], shipped["checksum"]), f"{path.name} is not the shipped run's state"
+    state = ckpt["training_state"]
+    settings = {k: v for k, v in state["train_config"].items() if k not in ("iters", "betas")}
+    trainer = Trainer(Generator(cfg["size"], cfg["dim"], cfg["z_dim"]), Critic(cfg["size"], cfg["dim"]),
+                      torch.zeros(cfg["batch_size"], 3, cfg["size"], cfg["size"]), TrainConfig(**settings))
+    trainer.resume(path)
+    assert trainer.iteration == cfg["iterations"] and trainer.g_opt.state and trainer.c_opt.state
+    assert json.loads(path.with_suffix(".json").read_text())["resumable"] is True
