@@ -115,9 +115,10 @@ def _house_params(rng: np.random.Generator, n_fonts: int) -> dict:
     p = {}
     p["font"] = int(rng.integers(n_fonts))
     n_centre = int(rng.choice([1, 2, 3], p=[0.35, 0.45, 0.2]))
-    p["digits"] = [int(d) for d in rng.integers(0, 10, size=n_centre + 2)]  # 1 left, centre, 1 right
-    p["n_left"] = int(rng.random() < 0.5)
-    p["n_right"] = int(rng.random() < 0.5)
+    left, *centre, right = (int(d) for d in rng.integers(0, 10, size=n_centre + 2))
+    p["centre"] = centre                                  # the label; the neighbours, cut at the border,
+    p["left"] = [left] if rng.random() < 0.5 else []     # are context, at most one per side
+    p["right"] = [right] if rng.random() < 0.5 else []
     p["gap"] = float(rng.uniform(0.04, 0.22))             # spacing in glyph heights
     p["height"] = float(rng.uniform(0.58, 0.8))          # digit height / image side
     p["aspect"] = float(rng.uniform(0.85, 1.2))          # horizontal stretch
@@ -153,7 +154,7 @@ def _house_layout(p: dict, glyphs, height: int, canvas: np.ndarray) -> float:
     centre group's width in canvas pixels."""
     font = glyphs[p["font"]]
     gap = p["gap"] * height
-    centre = [font[d] for d in p["digits"][1:-1]]
+    centre = [font[d] for d in p["centre"]]
     widths = [g.shape[1] for g in centre]
     centre_w = sum(widths) + gap * (len(centre) - 1)
     hc, wc = canvas.shape
@@ -163,15 +164,10 @@ def _house_layout(p: dict, glyphs, height: int, canvas: np.ndarray) -> float:
     for g in centre:
         placed.append((x, g))
         x += g.shape[1] + gap
-    x = wc / 2 + centre_w / 2 + gap
-    for d in p["digits"][-1:][: p["n_right"]]:
-        placed.append((x, font[d]))
-        x += font[d].shape[1] + gap
-    x = wc / 2 - centre_w / 2 - gap
-    for d in p["digits"][:1][: p["n_left"]]:
-        x -= font[d].shape[1]
-        placed.append((x, font[d]))
-        x -= gap
+    for d in p["right"]:
+        placed.append((wc / 2 + centre_w / 2 + gap, font[d]))
+    for d in p["left"]:
+        placed.append((wc / 2 - centre_w / 2 - gap - font[d].shape[1], font[d]))
     for x0, g in placed:
         x0 = int(round(x0))
         a, b = max(x0, 0), min(x0 + g.shape[1], wc)
@@ -263,7 +259,7 @@ def house_numbers(n: int, size: int = 32, seed: int = 0, *, return_labels: bool 
     for a in range(0, n, _CHUNK):
         out[a:a + _CHUNK] = _house_batch(params[a:a + _CHUNK], size, rngs[a:a + _CHUNK])
     if return_labels:
-        return out, ["".join(str(d) for d in p["digits"][1:-1]) for p in params]
+        return out, ["".join(map(str, p["centre"])) for p in params]
     return out
 
 
