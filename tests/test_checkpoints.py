@@ -304,7 +304,7 @@ def test_resumable_state_continues_the_shipped_run(path):
     ours, theirs = training_history(ckpt), training_history(shipped)
     assert ours.keys() == theirs.keys() and all(ours[k][:len(theirs[k])] == theirs[k] for k in theirs)
     state = ckpt["training_state"]
-    settings = {k: v for k, v in state["train_config"].items() if k not in ("iters", "betas")}
+    settings = {**state["train_config"], "betas": tuple(state["train_config"]["betas"])}
     trainer = Trainer(Generator(cfg["size"], cfg["dim"], cfg["z_dim"]), Critic(cfg["size"], cfg["dim"]),
                       torch.zeros(cfg["batch_size"], 3, cfg["size"], cfg["size"]), TrainConfig(**settings))
     trainer.resume(path)
