@@ -3,6 +3,7 @@ checkpoint shipped in data/checkpoints/ loaded into the current model code."""
 import hashlib
 import json
 import os
+import shlex
 
 import pytest
 import torch
@@ -282,6 +283,14 @@ def test_shipped_checkpoint_loads_into_current_models(name):
     assert card["command"].startswith("python -m lesson_lib train") and card["wall_time_s"] > 0
     assert path.with_suffix(".png").stat().st_size > 1000            # its sample grid
     assert path.stat().st_size < 5e6                                 # small enough to ship
+
+
+@pytest.mark.parametrize("name", [n for n in available_pretrained() if n.startswith(("house_numbers", "svhn"))])
+def test_digit_checkpoints_are_trained_without_flips(name):
+    """A digit flipped left-right is mirror writing, not a digit: the paper flips every dataset, the course's
+    digit generators do not (lesson 04)."""
+    command = read_checkpoint(CHECKPOINT_DIR / f"{name}.pt")["config"]["command"]
+    assert "--no-flip" in shlex.split(command), f"{name} was trained with flips: {command}"
 
 
 RESUME_DIR = CHECKPOINT_DIR / "resume"
