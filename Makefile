@@ -14,7 +14,7 @@ JUPYTER_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/$(VENV)/etc/jupyter JUPYTER_DATA_DIR
 TEST_ENV := OMP_NUM_THREADS=1 $(JUPYTER_ENV)
 FAST_ENV := $(TEST_ENV) LESSON_FAST=1 MPLBACKEND=Agg
 
-.PHONY: lab test test-unit test-notebooks demo bench setup clean
+.PHONY: lab test test-unit test-notebooks demo bench assignments setup clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(JUPYTER_ENV) $(BIN)/python -m lesson_lib bench
+
+assignments: $(STAMP)
+	$(BIN)/python -m lesson_lib assignments --out build/assignments
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

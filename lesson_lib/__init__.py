@@ -15,6 +15,7 @@ Each module holds one concept and is built by hand in one lesson first:
     poisson      Poisson blending and harmonic inpainting         (lesson 08; eq. 9)
     metrics      MSE, PSNR, SSIM, semantic accuracy               (lesson 09; eq. 10)
     widgets      slider callbacks                                 (lesson 07)
+    assignments  student notebooks from the lessons (TODO blocks)  (teachers)
 
 Conventions, used everywhere:
 

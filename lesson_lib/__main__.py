@@ -1,4 +1,4 @@
-"""Command line: ``python -m lesson_lib {train,export,evaluate,train-scorer,demo,bench} ...``."""
+"""Command line: ``python -m lesson_lib {train,export,evaluate,train-scorer,demo,bench,assignments} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="print timings of training, inpainting and the notebooks")
     bench.add_argument("what", nargs="?", default="all", choices=("train", "inpaint", "notebooks", "all"))
     bench.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    from . import assignments
+    assignments.add_arguments(sub.add_parser("assignments", help="write student notebooks (solutions replaced by TODOs)"))
 
     args = parser.parse_args(argv)
     if args.command == "train":
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from .bench import main as bench_main
         return bench_main(args.what, args.threads)
+    if args.command == "assignments":
+        return assignments.main(args)
     return 1
 
 
