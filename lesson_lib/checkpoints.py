@@ -91,6 +91,9 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a lesson_lib checkpoint (format {FORMAT} expected)")
+    missing = [k for k in ("generator", "critic") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: the checkpoint holds no {' and no '.join(missing)} weights")
     missing = [k for k in REQUIRED_CONFIG if k not in ckpt.get("config", {})]
     if missing:
         raise CheckpointError(f"{path}: config is missing {missing}")

@@ -567,6 +567,8 @@ def load_svhn(mat_path: str | Path, limit: int | None = None, *, size: int = 32,
     X, y = mat["X"], np.asarray(mat["y"]).reshape(-1)
     if X.ndim != 4 or X.shape[:3] != (32, 32, 3):
         raise ValueError(f"{mat_path}: 'X' has shape {X.shape}, expected (32, 32, 3, N)")
+    if X.dtype != np.uint8:
+        raise ValueError(f"{mat_path}: 'X' holds {X.dtype} pixels, expected uint8 (0..255) as in the official files")
     if y.shape[0] != X.shape[3]:
         raise ValueError(f"{mat_path}: 'y' has {y.shape[0]} labels for {X.shape[3]} images")
     if y.size and (y.min() < 0 or y.max() > 10):

@@ -57,7 +57,7 @@ YEH = LossWeights(1.0, 0.0, 0.003, "yeh")
 @dataclass
 class InpaintResult:
     """What a latent search returns; tensors are on the CPU, images (N, C, H, W) in [-1, 1]."""
-    z: torch.Tensor            # (N, z_dim) the best code found per image
+    z: torch.Tensor            # (N, z_dim) the final code per image (of the restart with the lowest final loss)
     generated: torch.Tensor    # G(z_hat)
     overlay: torch.Tensor      # M * y + (1 - M) * G(z_hat)
     blended: torch.Tensor      # Poisson blend of G(z_hat) into y (eq. 9), clamped to [-1, 1]
@@ -71,7 +71,8 @@ def search_losses(generator, critic, z, y, mask, weights: torch.Tensor, w: LossW
     terms = {"contextual": contextual_loss(gz, y, mask, weights)}
     terms["gradient"] = gradient_loss(gz, y, mask, weights) if w.beta else torch.zeros_like(terms["contextual"])
     if w.eta:
-        terms["prior"] = prior_loss(critic, gz) if w.prior == "wgan" else -F.softplus(critic(gz))
+        d = -prior_loss(critic, gz)                  # D(G(z)), one score per image (checked)
+        terms["prior"] = -d if w.prior == "wgan" else -F.softplus(d)  # eq. 8, or Yeh's log(1 - sigmoid(D))
     else:
         terms["prior"] = torch.zeros_like(terms["contextual"])
     terms["total"] = w.alpha * terms["contextual"] + w.beta * terms["gradient"] + w.eta * terms["prior"]

@@ -61,8 +61,8 @@ def _prepare(gz: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
         raise ValueError(f"images must be floating point in [-1, 1], got {gz.dtype} and {y.dtype} "
                          "(convert uint8 with x.float() / 127.5 - 1)")
     lo, hi = y.min().item(), y.max().item()
-    if lo < -1 - 1e-5 or hi > 1 + 1e-5:
-        raise ValueError(f"y must lie in [-1, 1], found [{lo:.3f}, {hi:.3f}]")
+    if not (lo >= -1 - 1e-5 and hi <= 1 + 1e-5):                     # written so that NaN fails too
+        raise ValueError(f"y must lie in [-1, 1] (no NaN), found [{lo:.3f}, {hi:.3f}]")
     if gz.dim() == 3:
         gz, y = gz.unsqueeze(0), y.unsqueeze(0)
     if gz.dim() != 4:

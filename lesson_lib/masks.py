@@ -66,8 +66,8 @@ def random_mask(size: int, n_rects: int = 3, min_side: int | None = None, max_si
     never used). Same seed -> same mask.
     """
     _check_size(size)
-    min_side = max(1, size // 8) if min_side is None else min_side
-    max_side = max(1, size // 2) if max_side is None else max_side
+    min_side = max(1, size // 8) if min_side is None else check_int(min_side, "min_side", 1)
+    max_side = max(1, size // 2) if max_side is None else check_int(max_side, "max_side", 1)
     n_rects = check_int(n_rects, "n_rects", 1)
     if not 1 <= min_side <= max_side <= size:
         raise ValueError(f"need 1 <= min_side <= max_side <= size, got {min_side}, {max_side}, {size}")
@@ -75,7 +75,7 @@ def random_mask(size: int, n_rects: int = 3, min_side: int | None = None, max_si
     if (seed is None) == (generator is None):
         raise ValueError("pass a seed or a generator (exactly one): random_mask never uses the global RNG")
     if seed is not None:
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(check_int(seed, "seed"))
 
     def draw(high: int) -> int:  # uniform integer in [0, high)
         return int(torch.randint(high, (1,), generator=generator))
@@ -110,7 +110,7 @@ def context_weights(mask: torch.Tensor, window: int = 7) -> torch.Tensor:
     boundary='symm')``), so every window has |N_i| = window**2 pixels. Returns a tensor of the
     same shape as ``mask`` ((H, W) or (N, 1, H, W)). Built in lesson 05.
     """
-    if not (isinstance(window, int) and window >= 1 and window % 2 == 1):
+    if isinstance(window, bool) or not (isinstance(window, int) and window >= 1 and window % 2 == 1):
         raise ValueError(f"window must be a positive odd int, got {window!r}")
     m = check_mask(mask)
     hole_share = F.avg_pool2d(pad_symmetric(1 - m, window // 2), window, stride=1)

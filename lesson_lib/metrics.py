@@ -35,9 +35,9 @@ def _to_255(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
         raise ValueError(f"images must be (C, H, W) or (N, C, H, W), got {tuple(x.shape)}")
     x, y = x.detach().to(torch.float64), y.detach().to(torch.float64)
     for name, im in (("x", x), ("y", y)):
-        if im.min() < -1 - 1e-6 or im.max() > 1 + 1e-6:
-            raise ValueError(f"{name} has values in [{im.min():.4f}, {im.max():.4f}], outside [-1, 1]: "
-                             "clamp it first")
+        if not (im.min() >= -1 - 1e-6 and im.max() <= 1 + 1e-6):     # written so that NaN fails too
+            raise ValueError(f"{name} has values in [{im.min():.4f}, {im.max():.4f}], outside [-1, 1] "
+                             "(or NaN): clamp it first")
     return (x + 1) * 127.5, (y + 1) * 127.5
 
 

@@ -1,5 +1,7 @@
 """Student notebooks generated from the lessons (lesson_lib.assignments)."""
+import ast
 import json
+import re
 
 import pytest
 
@@ -22,6 +24,32 @@ def w1_sorted(x, y):
 answer = w1_sorted([0.0, 1.0], [2.0, 3.0])
 ### END SOLUTION
 print("done")"""
+
+
+def blocks_and_names(cell: str) -> list[tuple[set[str], int]]:
+    """For each solution block of a code cell: the names the student's code provides (the top-level
+    function or class it sits in, else what it assigns or defines) and the offset just after the block."""
+    lines, out = cell.splitlines(keepends=True), []
+    tree = ast.parse(cell)
+    starts = [n for n, line in enumerate(lines, 1) if line.strip().startswith(BEGIN)]
+    ends = [n for n, line in enumerate(lines, 1) if line.strip().startswith(END)]
+    for first, last in zip(starts, ends):
+        names = set()
+        for node in tree.body:
+            if node.end_lineno < first or node.lineno > last:
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            else:
+                names |= {t.id for t in ast.walk(node) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+        out.append((names, len("".join(lines[:last]))))
+    return out
+
+
+def test_blocks_and_names():
+    (in_def, end), (assigned, _) = blocks_and_names(SOLVED)
+    assert in_def == {"w1_sorted"} and assigned == {"answer"}
+    assert SOLVED[end:].startswith("\n\n### BEGIN")
 
 
 def code_cell(source: str) -> dict:
@@ -81,8 +109,13 @@ def test_every_lesson_has_checked_solution_blocks_and_a_valid_student_version(pa
     nb = json.loads(path.read_text())
     assert solution_blocks(nb) >= 1, f"{path.name} marks no solution block"
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-    marked = [i for i, s in enumerate(code) if BEGIN in s]
-    assert all(any("assert" in s for s in code[i:]) for i in marked), f"{path.name}: a block no assert checks"
+    for i, cell in enumerate(code):
+        for names, end in blocks_and_names(cell):
+            assert names, f"{path.name}, code cell {i}: a solution block that defines nothing"
+            rest = cell[end:] + "\n" + "\n".join(code[i + 1:])
+            use = re.search(r"\b(" + "|".join(map(re.escape, names)) + r")\b", rest)
+            assert use and "assert" in rest[use.start():], (
+                f"{path.name}, code cell {i}: nothing uses {sorted(names)} (what the block defines) before an assert")
     student = [strip_solutions(s, path.name) for s in code]
     for s in student:
         compile(s, path.name, "exec")

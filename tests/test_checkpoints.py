@@ -221,6 +221,16 @@ class Payload:
         return os.mkdir, (str(self.target),)
 
 
+def test_load_names_missing_weights(tmp_path):
+    g, c = pair()
+    path = tmp_path / "no_critic.pt"
+    ckpt = save_checkpoint(path, g, c, CONFIG)
+    del ckpt["critic"]
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="no_critic.pt: the checkpoint holds no critic weights"):
+        load_checkpoint(path)
+
+
 def test_load_refuses_arbitrary_objects(tmp_path):
     g, c = pair()
     path, marker = tmp_path / "evil.pt", tmp_path / "pwned"

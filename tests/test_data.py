@@ -339,6 +339,9 @@ def test_svhn_bad_inputs(tmp_path):
     path = _write_svhn(tmp_path / "gray.mat", X=np.zeros((32, 32, 1, 2), np.uint8), y=np.ones((2, 1)))[0]
     with pytest.raises(ValueError, match=r"gray.mat.*shape"):
         load_svhn(path)
+    path = _write_svhn(tmp_path / "float.mat", X=np.zeros((32, 32, 3, 2), np.float32), y=np.ones((2, 1)))[0]
+    with pytest.raises(ValueError, match=r"float.mat.*float32 pixels, expected uint8"):
+        load_svhn(path)
     path = _write_svhn(tmp_path / "count.mat", n=3, y=np.ones((2, 1)))[0]
     with pytest.raises(ValueError, match="count.mat.*2 labels for 3 images"):
         load_svhn(path)

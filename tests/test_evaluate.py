@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
 from lesson_lib.__main__ import main
 from lesson_lib.checkpoints import save_checkpoint
@@ -64,7 +65,9 @@ def test_score_against_numpy(images):
     hole = mask.numpy() == 0
     hole_mse = np.mean([((a[i] - b[i]) ** 2)[:, hole].mean() for i in range(3)])
     assert s["hole_psnr"] == pytest.approx(10 * math.log10(255 ** 2 / hole_mse), rel=1e-5)
-    assert 0 < s["ssim"] < 1
+    reference = [structural_similarity(a[i], b[i], channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                       use_sample_covariance=False, data_range=255) for i in range(3)]
+    assert s["ssim"] == pytest.approx(np.mean(reference), rel=1e-6)
 
 
 def test_ablation_table(pair, images):

@@ -263,3 +263,16 @@ def test_yeh_preset(pair):
     same = inpaint(g, d, y, mask, alpha=1.0, beta=0.0, eta=0.003, prior="yeh", steps=5, z_init=z0,
                    progress=False, blend=False)
     assert torch.equal(same.z, r.z)
+
+
+@pytest.mark.parametrize("prior", ["wgan", "yeh"])
+def test_both_priors_take_one_critic_score_per_image(pair, prior):
+    g, _ = pair
+    y, _ = truth(g, 1, seed=8)
+    w, mask = LossWeights(0.1, 0.9, 0.5, prior=prior), central_square(SIZE)[None, None]
+    column = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * SIZE * SIZE, 1))   # (N, 1) scores
+    terms = search_losses(g, column, codes(1, 3), y, mask, context_weights(mask), w)
+    assert all(t.shape == (1,) for t in terms.values())
+    pairs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * SIZE * SIZE, 2))    # two per image
+    with pytest.raises(ValueError, match="one score per image"):
+        search_losses(g, pairs, codes(1, 3), y, mask, context_weights(mask), w)

@@ -165,6 +165,8 @@ def test_losses_reject_images_outside_the_convention(images, loss):
         loss(as_bytes, as_bytes, central_square(16))
     with pytest.raises(ValueError, match=r"y must lie in \[-1, 1\]"):
         loss(images, (images + 1) * 127.5, central_square(16))
+    with pytest.raises(ValueError, match="NaN"):
+        loss(images, torch.full_like(images, float("nan")), central_square(16))
 
 
 def test_prior_loss():

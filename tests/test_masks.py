@@ -88,6 +88,12 @@ def test_random_mask_bad_arguments():
         random_mask(32, min_side=10, max_side=5)
     with pytest.raises(ValueError, match="no known pixel"):
         random_mask(8, n_rects=50, min_side=8, max_side=8, seed=0)
+    with pytest.raises(ValueError, match="min_side must be an int"):
+        random_mask(32, min_side=2.5, seed=0)
+    with pytest.raises(ValueError, match="max_side must be an int"):
+        random_mask(32, max_side=True, seed=0)
+    with pytest.raises(ValueError, match="seed must be an int"):
+        random_mask(32, seed=1.5)
 
 
 def test_pad_symmetric_matches_numpy():
@@ -130,7 +136,7 @@ def test_context_weights_properties_and_batch():
 
 
 def test_context_weights_bad_window():
-    for window in (0, 2, -3, 3.0):
+    for window in (0, 2, -3, 3.0, True):
         with pytest.raises(ValueError, match="positive odd int"):
             context_weights(central_square(16), window)
 

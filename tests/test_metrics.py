@@ -115,6 +115,8 @@ def test_metric_errors():
         mse(x, x[:1])
     with pytest.raises(ValueError, match="outside"):
         psnr(x, x + 1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        mse(x, torch.full_like(x, float("nan")))
     with pytest.raises(ValueError, match="no hole"):
         mse(x, x, hole=torch.ones(16, 16))
     with pytest.raises(ValueError, match="11x11"):

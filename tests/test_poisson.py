@@ -125,8 +125,14 @@ def test_harmonic_is_smooth_and_between_the_border_values(pair):
     _, target = pair
     mask = central_square(16)
     out = harmonic_inpaint(target, mask)
-    assert out[:, :, mask == 0].max() <= target[:, :, mask == 1].max()   # maximum principle
-    assert out[:, :, mask == 0].min() >= target[:, :, mask == 1].min()
+    hole = mask == 0
+    ring = ~hole & (hole.roll(1, 0) | hole.roll(-1, 0) | hole.roll(1, 1) | hole.roll(-1, 1))  # known 4-neighbours
+    inside, border = out[:, :, hole], target[:, :, ring]
+    # maximum principle, per image and channel: the fill stays within the values on the hole's border
+    assert (inside.amax(-1) <= border.amax(-1) + 1e-6).all() and (inside.amin(-1) >= border.amin(-1) - 1e-6).all()
+    # discrete Laplace equation: every hole pixel is the mean of its four neighbours
+    neighbours = (out.roll(1, -2) + out.roll(-1, -2) + out.roll(1, -1) + out.roll(-1, -1)) / 4
+    assert torch.allclose(out[:, :, hole], neighbours[:, :, hole], atol=1e-5)
 
 
 def test_cache_reuse_gives_identical_results(pair):

@@ -105,8 +105,7 @@ def test_scores_check_lengths_and_resize():
 
 
 def shipped(dataset):
-    if not scorer_path(dataset).is_file():
-        pytest.skip(f"no shipped scorer {scorer_path(dataset)}")
+    assert scorer_path(dataset).is_file(), f"the shipped scorer {scorer_path(dataset)} is missing"
     return load_scorer(dataset)
 
 

@@ -8,9 +8,8 @@ kernel must redo the inpainting with the new value and send a new figure.
 import os
 import sys
 
+import jupyter_client  # installed with jupyterlab (requirements.txt): a missing one is a failure
 import pytest
-
-jupyter_client = pytest.importorskip("jupyter_client")
 
 SETUP = """
 import matplotlib
@@ -99,7 +98,7 @@ def test_jupyterlab_has_the_widget_manager():
     """Without this lab extension JupyterLab shows 'Error displaying widget' instead of sliders."""
     from pathlib import Path
 
-    jupyterlab_widgets = pytest.importorskip("jupyterlab_widgets")
+    import jupyterlab_widgets
     (ext,) = jupyterlab_widgets._jupyter_labextension_paths()
     assert ext["dest"] == "@jupyter-widgets/jupyterlab-manager"
     assert (Path(ext["src"]) / "package.json").is_file(), f"lab extension files missing at {ext['src']}"
