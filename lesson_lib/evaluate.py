@@ -90,7 +90,7 @@ ROW_SETS = {"tables": loss_rows, "balance": balance_rows, "paper": paper_rows}
 def score(result: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
     """Table columns for a batch of inpainted images against the ground truth."""
     m = mse(result, truth).mean().item()
-    hole_m = mse(result, truth, hole=mask).mean().item()
+    hole_m = mse(result, truth, hole_of=mask).mean().item()
     return {"mse": m, "psnr": psnr_from_mse(m), "ssim": ssim(result, truth).mean().item(),
             "hole_psnr": psnr_from_mse(hole_m)}
 

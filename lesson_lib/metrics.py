@@ -2,9 +2,9 @@
 
 Inputs are images in [-1, 1], (N, C, H, W) or (C, H, W), mapped to the 0..255 scale as the float
 (x + 1) * 127.5 (no rounding to integers). Every metric returns one float64 value per image (N,)
-and takes the same optional ``hole`` argument: the inpainting mask in the course's convention
-(1 = known, 0 = hole, (H, W) or (N, 1, H, W)); when given, the figure is computed over the HOLE
-pixels only, otherwise over the whole image.
+and takes the same optional ``hole_of`` argument: the inpainting mask in the course's convention
+(1 = known, 0 = hole, (H, W) or (N, 1, H, W)); when given, the figure is computed over the HOLE of
+that mask only, otherwise over the whole image.
 
 The paper's tables give the mean MSE over the test images and the PSNR of that mean
 (``psnr_from_mse(mse(x, y).mean())``), not the mean of per-image PSNRs.
@@ -41,26 +41,26 @@ def _to_255(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return (x + 1) * 127.5, (y + 1) * 127.5
 
 
-def _hole_weights(hole: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """1 on the hole pixels, 0 elsewhere, (N or 1, 1, H, W) float64; every image needs a hole."""
-    inside = 1 - check_mask(hole, x)
+def _hole_weights(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """1 on the hole pixels of ``mask``, 0 elsewhere, (N or 1, 1, H, W) float64; every image needs a hole."""
+    inside = 1 - check_mask(mask, x)
     if not torch.all(inside.flatten(1).sum(1) > 0):
         raise ValueError("hole-only metric asked for, but the mask has no hole (0 pixels) in some image")
     return inside
 
 
-def _masked_mean(values: torch.Tensor, hole: torch.Tensor | None) -> torch.Tensor:
-    if hole is None:
+def _masked_mean(values: torch.Tensor, hole_of: torch.Tensor | None) -> torch.Tensor:
+    if hole_of is None:
         return values.mean(dim=(1, 2, 3))
-    inside = _hole_weights(hole, values)
+    inside = _hole_weights(hole_of, values)
     return (values * inside).sum(dim=(1, 2, 3)) / (inside.sum(dim=(1, 2, 3)) * values.shape[1])
 
 
-def mse(x: torch.Tensor, y: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+def mse(x: torch.Tensor, y: torch.Tensor, hole_of: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error on the 0..255 scale over pixels and channels, per image (N,); over the
-    hole pixels only when ``hole`` (the mask, 1 = known) is given."""
+    hole pixels only when ``hole_of`` (the mask, 1 = known) is given."""
     x, y = _to_255(x, y)
-    return _masked_mean((x - y) ** 2, hole)
+    return _masked_mean((x - y) ** 2, hole_of)
 
 
 def psnr_from_mse(value):
@@ -75,11 +75,11 @@ def psnr_from_mse(value):
     return math.inf if value == 0 else 10 * math.log10(PEAK**2 / value)
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image PSNR (N,) in dB with peak 255: ``psnr_from_mse(mse(x, y, hole))``. Not a table
+def psnr(x: torch.Tensor, y: torch.Tensor, hole_of: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image PSNR (N,) in dB with peak 255: ``psnr_from_mse(mse(x, y, hole_of))``. Not a table
     figure: the paper's row is ``psnr_from_mse(mse(x, y).mean())``, which the mean of these
     per-image values overstates (Jensen; lesson 09 shows both)."""
-    return psnr_from_mse(mse(x, y, hole))
+    return psnr_from_mse(mse(x, y, hole_of))
 
 
 def _gaussian_window(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -113,16 +113,16 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, hole_of: torch.Tensor | None = None) -> torch.Tensor:
     """Mean SSIM per image (N,), per channel then averaged. Whole image: the mean of ``ssim_map``
     after cropping 5 pixels on each side, exactly as skimage does (the map there depends on the
-    mirrored border). Hole only (``hole`` = the mask, 1 = known): the mean of the full map over
+    mirrored border). Hole only (``hole_of`` = the mask, 1 = known): the mean of the full map over
     the hole pixels."""
     s = ssim_map(x, y)
-    if hole is None:
+    if hole_of is None:
         r = SSIM_RADIUS
         return s[..., r:-r, r:-r].mean(dim=(1, 2, 3))
-    return _masked_mean(s, hole)
+    return _masked_mean(s, hole_of)
 
 
 def semantic_accuracy(images: torch.Tensor, labels: list, dataset: str, scorer=None) -> dict[str, float]:

@@ -93,9 +93,9 @@ def test_known_answer_recovers_the_hole(pair):
     y, _ = truth(g, 2)
     mask, z0 = central_square(SIZE), codes(2, 3)
     with torch.no_grad():
-        before = psnr(g(z0.clamp(-1, 1)), y, hole=mask)
+        before = psnr(g(z0.clamp(-1, 1)), y, hole_of=mask)
     r = inpaint(g, d, y, mask, eta=0.0, steps=100, z_init=z0, progress=False, blend=False)
-    after = psnr(r.generated, y, hole=mask)
+    after = psnr(r.generated, y, hole_of=mask)
     # Measured: hole PSNR 25.2 / 21.3 dB at z0 -> 40.0 / 33.6 dB after 100 steps; loss 16.8 -> 1.96.
     assert after.min() > 30 and (after - before).min() > 8
     h = r.history["total"]

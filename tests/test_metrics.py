@@ -86,7 +86,7 @@ def test_ssim_map_matches_skimage_full(shape):
 def test_hole_only_metrics(pair, mask):
     x, y = pair
     inside = mask.numpy() == 0
-    m, p, s = mse(x, y, hole=mask), psnr(x, y, hole=mask), ssim(x, y, hole=mask)
+    m, p, s = mse(x, y, hole_of=mask), psnr(x, y, hole_of=mask), ssim(x, y, hole_of=mask)
     for n in range(3):
         a, b = to_255(x[n]), to_255(y[n])
         expected_mse = ((a - b) ** 2)[inside].mean()
@@ -100,12 +100,12 @@ def test_hole_only_per_image_masks(pair):
     x, y = pair
     masks = random_mask(32, n=3, seed=5)
     for metric in (mse, psnr, ssim):
-        batch = metric(x, y, hole=masks)
-        single = torch.cat([metric(x[n], y[n], hole=masks[n, 0]) for n in range(3)])
+        batch = metric(x, y, hole_of=masks)
+        single = torch.cat([metric(x[n], y[n], hole_of=masks[n, 0]) for n in range(3)])
         assert torch.allclose(batch, single)
     # the hole-only MSE only sees the hole: changing known pixels does not move it
     y2 = torch.where(masks == 1, x, y)
-    assert torch.allclose(mse(x, y2, hole=masks), mse(x, y, hole=masks))
+    assert torch.allclose(mse(x, y2, hole_of=masks), mse(x, y, hole_of=masks))
     assert torch.all(mse(x, y2) < mse(x, y))
 
 
@@ -118,7 +118,7 @@ def test_metric_errors():
     with pytest.raises(ValueError, match="NaN"):
         mse(x, torch.full_like(x, float("nan")))
     with pytest.raises(ValueError, match="no hole"):
-        mse(x, x, hole=torch.ones(16, 16))
+        mse(x, x, hole_of=torch.ones(16, 16))
     with pytest.raises(ValueError, match="11x11"):
         ssim(torch.zeros(3, 8, 8), torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="labelled embedded dataset"):
