@@ -71,8 +71,8 @@ def search_losses(generator, critic, z, y, mask, weights: torch.Tensor, w: LossW
     terms = {"contextual": contextual_loss(gz, y, mask, weights)}
     terms["gradient"] = gradient_loss(gz, y, mask, weights) if w.beta else torch.zeros_like(terms["contextual"])
     if w.eta:
-        d = -prior_loss(critic, gz)                  # D(G(z)), one score per image (checked)
-        terms["prior"] = -d if w.prior == "wgan" else -F.softplus(d)  # eq. 8, or Yeh's log(1 - sigmoid(D))
+        lp = prior_loss(critic, gz)                  # eq. 8: -D(G(z)), one score per image (checked)
+        terms["prior"] = lp if w.prior == "wgan" else -F.softplus(-lp)   # or Yeh's log(1 - sigmoid(D))
     else:
         terms["prior"] = torch.zeros_like(terms["contextual"])
     terms["total"] = w.alpha * terms["contextual"] + w.beta * terms["gradient"] + w.eta * terms["prior"]
