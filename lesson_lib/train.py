@@ -61,6 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips (the paper flips)")
 
 
+def continued_with(saved: dict, command: str) -> list[str]:
+    """The commands that continued a run with other arguments than its first one (e.g. a larger
+    ``--iters``), so that a card says exactly how its checkpoint was made."""
+    seen = list(saved.get("continued_with", []))
+    return seen if command in (saved.get("command"), *seen) else seen + [command]
+
+
 def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,8 +75,9 @@ def main(args: argparse.Namespace) -> int:
     device = get_device()
     out = Path(args.out)
     images = training_images(args.dataset, args.size, args.data_root, args.seed, args.limit)
-    meta = {"dataset": args.dataset, "command": "python -m lesson_lib " + shlex.join(sys.argv[1:]),
-            "train_images": len(images), "device": str(device), "batch_size": args.batch_size}
+    command = "python -m lesson_lib " + shlex.join(a for a in sys.argv[1:] if a != "--resume")
+    meta = {"dataset": args.dataset, "command": command, "train_images": len(images), "device": str(device),
+            "batch_size": args.batch_size}
     trainer = Trainer(Generator(args.size, args.dim, args.z_dim), Critic(args.size, args.dim), images,
                       TrainConfig(iters=args.iters, batch_size=args.batch_size, n_critic=args.n_critic,
                                   lr=args.lr, seed=args.seed, flip=not args.no_flip), meta=meta, device=device)
@@ -77,7 +85,11 @@ def main(args: argparse.Namespace) -> int:
         if not args.resume:
             raise SystemExit(f"{out} exists: pass --resume to continue it, or choose another --out")
         trainer.resume(out)
-        meta["command"] = read_checkpoint(out)["config"].get("command", meta["command"])
+        saved = read_checkpoint(out)["config"]
+        meta["command"] = saved.get("command", command)
+        continued = continued_with(saved, command)
+        if continued:
+            meta["continued_with"] = continued
         print(f"resumed {out} at iteration {trainer.iteration}")
     print(f"training {args.dataset} {args.size}px dim {args.dim} on {len(images)} images, device {device}")
     def on_checkpoint(t: Trainer) -> None:

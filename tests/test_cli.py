@@ -89,3 +89,22 @@ def test_no_flip_is_stored_and_resume_keeps_it(tmp_path):
     with pytest.raises(ValueError, match="flip"):                    # resuming with flips would change the run
         main([*TINY, "--iters", "2", "--out", str(out), "--resume"])
     assert main([*TINY, "--iters", "2", "--out", str(out), "--resume", "--no-flip"]) == 0
+
+
+def test_card_records_the_commands_that_continued_a_run(tmp_path, monkeypatch):
+    out = tmp_path / "c.pt"
+
+    def train(*args: str) -> dict:
+        monkeypatch.setattr(sys, "argv", ["lesson_lib", *args])      # the card reads the command from argv
+        assert main(list(args)) == 0
+        return json.loads(out.with_suffix(".json").read_text())
+
+    first = [*TINY, "--iters", "1", "--out", str(out)]
+    card = train(*first)
+    assert card["command"] == "python -m lesson_lib " + " ".join(first) and "continued_with" not in card
+    assert "continued_with" not in train(*first, "--resume")         # the same run resumed: nothing to add
+    longer = [*TINY, "--iters", "3", "--out", str(out)]
+    card = train(*longer, "--resume")
+    assert card["iterations"] == 3 and card["command"] == "python -m lesson_lib " + " ".join(first)
+    assert card["continued_with"] == ["python -m lesson_lib " + " ".join(longer)]    # without --resume
+    assert train(*longer, "--resume")["continued_with"] == card["continued_with"]    # listed once
