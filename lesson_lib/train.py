@@ -61,11 +61,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips (the paper flips)")
 
 
+def without_resume(command: str) -> str:
+    return shlex.join(a for a in shlex.split(command) if a != "--resume")
+
+
 def continued_with(saved: dict, command: str) -> list[str]:
-    """The commands that continued a run with other arguments than its first one (e.g. a larger
-    ``--iters``), so that a card says exactly how its checkpoint was made."""
+    """The commands that continued a run with arguments other than its first command's (e.g. a larger
+    ``--iters``): the saved list, plus ``command`` if it is new. Commands are compared as text without
+    ``--resume``; each is listed once, in order of first use. (Where each took over is not recorded:
+    the card's ``iterations`` says only how far the run got.)"""
     seen = list(saved.get("continued_with", []))
-    return seen if command in (saved.get("command"), *seen) else seen + [command]
+    first = saved.get("command")
+    if first is None or without_resume(command) in (without_resume(first), *map(without_resume, seen)):
+        return seen
+    return seen + [without_resume(command)]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -75,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
     device = get_device()
     out = Path(args.out)
     images = training_images(args.dataset, args.size, args.data_root, args.seed, args.limit)
-    command = "python -m lesson_lib " + shlex.join(a for a in sys.argv[1:] if a != "--resume")
+    command = without_resume("python -m lesson_lib " + shlex.join(sys.argv[1:]))
     meta = {"dataset": args.dataset, "command": command, "train_images": len(images), "device": str(device),
             "batch_size": args.batch_size}
     trainer = Trainer(Generator(args.size, args.dim, args.z_dim), Critic(args.size, args.dim), images,

@@ -1,4 +1,5 @@
 """The command line ``python -m lesson_lib train|export`` (lesson 04) on tiny runs."""
+import functools
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from PIL import Image
 from lesson_lib.__main__ import main
 from lesson_lib.checkpoints import read_checkpoint
 from lesson_lib.config import ROOT_DIR
+from lesson_lib.train import continued_with
+from lesson_lib.wgan import Trainer
 
 TINY = ["train", "--dataset", "toy_faces", "--dim", "4", "--every", "1", "--limit", "64", "--batch-size", "4",
         "--n-critic", "2", "--threads", "1"]
@@ -91,20 +94,39 @@ def test_no_flip_is_stored_and_resume_keeps_it(tmp_path):
     assert main([*TINY, "--iters", "2", "--out", str(out), "--resume", "--no-flip"]) == 0
 
 
+def test_continued_with_lists_each_new_command_once():
+    a, b, c = (f"python -m lesson_lib train --iters {n} --out x.pt" for n in (1, 2, 3))
+    assert continued_with({"command": a}, a) == []                              # the same run resumed
+    assert continued_with({"command": a + " --resume"}, a) == []                # an old card kept --resume
+    assert continued_with({"command": a}, b) == [b]                             # an old card without the field
+    assert continued_with({"command": a, "continued_with": [b]}, b) == [b]      # listed once
+    assert continued_with({"command": a, "continued_with": [b]}, a) == [b]
+    assert continued_with({"command": a, "continued_with": [b]}, c) == [b, c]
+    assert continued_with({}, a) == []                                          # no first command to differ from
+
+
 def test_card_records_the_commands_that_continued_a_run(tmp_path, monkeypatch):
     out = tmp_path / "c.pt"
+    real_train = Trainer.train
 
-    def train(*args: str) -> dict:
+    def train(*args: str, stop_at: int | None = None) -> dict:
+        """One call of the command line, interrupted after iteration ``stop_at`` (as by Ctrl-C)."""
         monkeypatch.setattr(sys, "argv", ["lesson_lib", *args])      # the card reads the command from argv
+        monkeypatch.setattr(Trainer, "train", functools.partialmethod(real_train, until=stop_at))
         assert main(list(args)) == 0
-        return json.loads(out.with_suffix(".json").read_text())
+        card_path = out.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card_path.unlink()                                             # each call must write its own card
+        return card
 
-    first = [*TINY, "--iters", "1", "--out", str(out)]
-    card = train(*first)
+    first = [*TINY, "--iters", "2", "--out", str(out)]
+    card = train(*first, stop_at=1)
     assert card["command"] == "python -m lesson_lib " + " ".join(first) and "continued_with" not in card
-    assert "continued_with" not in train(*first, "--resume")         # the same run resumed: nothing to add
-    longer = [*TINY, "--iters", "3", "--out", str(out)]
-    card = train(*longer, "--resume")
+    card = train(*first, "--resume")                                   # the same run resumed: nothing to add
+    assert card["iterations"] == 2 and "continued_with" not in card
+    longer = [*TINY, "--iters", "4", "--out", str(out)]
+    card = train(*longer, "--resume", stop_at=3)
     assert card["iterations"] == 3 and card["command"] == "python -m lesson_lib " + " ".join(first)
     assert card["continued_with"] == ["python -m lesson_lib " + " ".join(longer)]    # without --resume
-    assert train(*longer, "--resume")["continued_with"] == card["continued_with"]    # listed once
+    card = train(*longer, "--resume")
+    assert card["iterations"] == 4 and card["continued_with"] == ["python -m lesson_lib " + " ".join(longer)]
