@@ -62,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def without_resume(command: str) -> str:
+    """A command line without its ``--resume`` flag: the same run, however it was started."""
     return shlex.join(a for a in shlex.split(command) if a != "--resume")
 
 

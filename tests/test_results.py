@@ -82,7 +82,7 @@ def test_stored_table_belongs_to_the_shipped_checkpoint_and_scorer(path):
     assert prov["scorer_checksum"] == scorer["checksum"], f"{path.name}: another scorer"
 
 
-shipped_scorer = functools.cache(load_scorer)        # loaded once per dataset, not once per table
+shipped_scorer = functools.cache(load_scorer)        # loaded once per dataset; read-only: never train or move it
 
 
 @pytest.mark.parametrize("path", EMBEDDED_TABLES, ids=[p.stem for p in EMBEDDED_TABLES])
