@@ -71,11 +71,8 @@ def continued_with(saved: dict, command: str) -> list[str]:
     ``--iters``): the saved list, plus ``command`` if it is new. Commands are compared as text without
     ``--resume``; each is listed once, in order of first use. (Where each took over is not recorded:
     the card's ``iterations`` says only how far the run got.)"""
-    seen = list(saved.get("continued_with", []))
-    first = saved.get("command")
-    if first is None or without_resume(command) in (without_resume(first), *map(without_resume, seen)):
-        return seen
-    return seen + [without_resume(command)]
+    seen, first, command = list(saved.get("continued_with", [])), saved.get("command"), without_resume(command)
+    return seen if first is None or command in (without_resume(first), *seen) else seen + [command]
 
 
 def main(args: argparse.Namespace) -> int:
