@@ -3,11 +3,12 @@ and internally consistent (a hand-edited number would break PSNR = 10 log10(255^
 import functools
 import json
 import math
+import re
 
 import pytest
 
 from lesson_lib.config import CHECKPOINT_DIR, RESULTS_DIR
-from lesson_lib.evaluate import MASKS, ROW_SETS, score
+from lesson_lib.evaluate import MASKS, PAPER_TABLES, ROW_SETS, paired_vs_yeh, score
 from lesson_lib.metrics import mse, psnr_from_mse
 from lesson_lib.poisson import harmonic_inpaint
 from lesson_lib.semantic import labelled, load_scorer, semantic_scores
@@ -100,3 +101,55 @@ def test_stored_harmonic_row_is_reproduced_with_the_shipped_scorer(path):
     for name, value in row.items():
         assert value == pytest.approx(stored[name], rel=1e-5, abs=1e-9), f"{path.name}: harmonic {name}"
     assert mse(filled, images).tolist() == pytest.approx(saved["per_image"]["Harmonic inpainting"]["mse"], abs=1e-3)
+
+
+README = RESULTS_DIR.parent.parent / "README.md"
+#: README column -> (stored key, decimals); "lower MSE than Yeh" is the paired count, "paper (64 px)" the paper's.
+README_COLUMNS = {"MSE": ("mse", 1), "PSNR": ("psnr", 2), "SSIM": ("ssim", 3), "hole PSNR": ("hole_psnr", 2),
+                  "digits": ("digits", 2), "intact": ("intact", 2), "attributes": ("attributes", 2)}
+PAPER_COLUMNS = {"paper (64 px): MSE": (0, 1), "PSNR": (1, 2), "SSIM": (2, 3)}
+
+
+def readme_tables() -> dict[str, list[list[str]]]:
+    """Each README table under a heading that names a stored result ("**house numbers, central**" or a
+    backticked ``data/results/<name>.json``), keyed by that result's name: its header and rows as cells."""
+    tables, name = {}, None
+    for line in README.read_text().splitlines():
+        heading = re.match(r"\s*\*\*(house numbers|toy faces), (central|three squares)\*\*", line)
+        stored = re.search(r"`data/results/(\w+)\.json`", line) if line.lstrip().startswith("**") else None
+        if heading:
+            name = "ablation_" + "_".join(heading.groups()).replace(" ", "_")
+        elif stored:
+            name = stored.group(1)
+        elif name and line.strip().startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("-:"):
+                tables.setdefault(name, []).append(cells)
+        elif name in tables:          # the first line after the table's rows ends it
+            name = None
+    return tables
+
+
+def test_readme_tables_quote_the_stored_results():
+    """Every figure of the README's result tables is the stored one, rounded: a re-run that changes a
+    table without the README (or a hand-typed figure) fails here."""
+    tables = readme_tables()
+    assert {"ablation_house_numbers_central", "ablation_toy_faces_three_squares", "celeba_central"} <= set(tables)
+    for name, (header, *rows) in tables.items():
+        saved = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+        paper = header.index("paper (64 px): MSE") if "paper (64 px): MSE" in header else len(header)
+        assert rows and header[0] == "row", name
+        for cells in rows:
+            row, stored = cells[0], saved["table"][cells[0]]
+            for column, cell in zip(header[1:paper], cells[1:paper]):
+                if column == "lower MSE than Yeh":
+                    count = saved.get("paired_vs_yeh") or paired_vs_yeh(saved["per_image"])
+                    expected = "-" if row == "Yeh et al. (2017)" else f"{count[row]['lower_mse']}/{saved['provenance']['n']}"
+                else:
+                    key, decimals = README_COLUMNS[column]
+                    expected = f"{stored[key]:.{decimals}f}"
+                assert cell == expected, f"README, {name}, {row}, {column}: {cell} but the stored table has {expected}"
+            figures = PAPER_TABLES[saved["provenance"]["mask"]].get(row, {}).get("celeba")
+            for column, cell in zip(header[paper:], cells[paper:]):
+                index, decimals = PAPER_COLUMNS[column]
+                assert cell == ("-" if figures is None else f"{figures[index]:.{decimals}f}"), (name, row, column)
