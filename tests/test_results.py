@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lesson_lib.config import CHECKPOINT_DIR, RESULTS_DIR
+from lesson_lib.config import CHECKPOINT_DIR, RESULTS_DIR, ROOT_DIR
 from lesson_lib.evaluate import MASKS, PAPER_TABLES, ROW_SETS, paired_vs_yeh, score
 from lesson_lib.metrics import mse, psnr_from_mse
 from lesson_lib.poisson import harmonic_inpaint
@@ -103,7 +103,7 @@ def test_stored_harmonic_row_is_reproduced_with_the_shipped_scorer(path):
     assert mse(filled, images).tolist() == pytest.approx(saved["per_image"]["Harmonic inpainting"]["mse"], abs=1e-3)
 
 
-README = RESULTS_DIR.parent.parent / "README.md"
+README = ROOT_DIR / "README.md"
 #: README column -> (stored key, decimals); "lower MSE than Yeh" is the paired count, "paper (64 px)" the paper's.
 README_COLUMNS = {"MSE": ("mse", 1), "PSNR": ("psnr", 2), "SSIM": ("ssim", 3), "hole PSNR": ("hole_psnr", 2),
                   "digits": ("digits", 2), "intact": ("intact", 2), "attributes": ("attributes", 2)}
@@ -140,6 +140,7 @@ def test_readme_tables_quote_the_stored_results():
         paper = header.index("paper (64 px): MSE") if "paper (64 px): MSE" in header else len(header)
         assert rows and header[0] == "row", name
         for cells in rows:
+            assert len(cells) == len(header), f"README, {name}: a row has {len(cells)} cells, the header {len(header)}"
             row, stored = cells[0], saved["table"][cells[0]]
             for column, cell in zip(header[1:paper], cells[1:paper]):
                 if column == "lower MSE than Yeh":
