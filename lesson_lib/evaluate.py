@@ -102,7 +102,8 @@ def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int
     blending when the paper's row is among them, and harmonic inpainting, for ``images`` (held out)
     with the named mask. A ``per_image`` dict is filled with each row's per-image MSE and SSIM
     (for paired comparisons: on how many images does one row beat another?). ``semantic`` is an
-    optional callable (inpainted images) -> {name: rate in [0, 1]}, added to each row.
+    optional callable (inpainted images) -> {name: per-image values in [0, 1]}: their means are added
+    to each row, the values to ``per_image``.
 
     Resuming: rows already in ``table`` are not searched again (every row starts from the same codes,
     so a resumed table equals an uninterrupted one); ``after_row(table)`` is called after each search."""
@@ -118,7 +119,10 @@ def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int
             per_image[name] = {"mse": [round(v, 4) for v in mse(out, images).tolist()],
                                "ssim": [round(v, 6) for v in ssim(out, images).tolist()]}
         if semantic is not None:
-            table[name].update(semantic(out))
+            outcomes = semantic(out)
+            table[name].update({k: sum(v) / len(v) for k, v in outcomes.items()})
+            if per_image is not None:
+                per_image[name].update({k: [round(x, 4) for x in v] for k, v in outcomes.items()})
 
     for name, w in (rows if rows is not None else loss_rows()).items():
         if name in table:
@@ -140,6 +144,18 @@ def paired_vs_yeh(per_image: dict) -> dict[str, dict[str, int]]:
     return {name: {"lower_mse": sum(a < b for a, b in zip(v["mse"], yeh["mse"])),
                    "higher_ssim": sum(a > b for a, b in zip(v["ssim"], yeh["ssim"]))}
             for name, v in per_image.items() if name != "Yeh et al. (2017)"}
+
+
+def discordant(per_image: dict, row: str, other: str, key: str) -> tuple[int, int]:
+    """For a yes/no semantic column (``digits``, ``intact``): on how many images only ``row`` scores 1,
+    and on how many only ``other`` does. Images where both agree say nothing about which is better; an
+    exact McNemar test is the sign test on these two counts, ``binomtest(a, a + b)``."""
+    if key not in per_image[row] or key not in per_image[other]:
+        raise KeyError(f"no per-image {key!r} for {row!r} and {other!r} (tables made before they were stored)")
+    pairs = list(zip(per_image[row][key], per_image[other][key]))
+    if any(v not in (0, 1) for pair in pairs for v in pair):
+        raise ValueError(f"{key!r} is not a yes/no column")
+    return sum(a > b for a, b in pairs), sum(b > a for a, b in pairs)
 
 
 def format_table(table: dict[str, dict]) -> str:
@@ -199,7 +215,7 @@ def main(args) -> int:
 
     from .checkpoints import load_checkpoint, pretrained_path, state_checksum
     from .data import load_celeba
-    from .semantic import labelled, load_scorer, semantic_scores
+    from .semantic import labelled, load_scorer, semantic_outcomes
 
     start = time.perf_counter()
     ck = load_checkpoint(args.checkpoint or pretrained_path(f"{args.dataset}_32"))
@@ -220,7 +236,7 @@ def main(args) -> int:
     semantic = None
     if args.dataset != "celeba" and not args.no_semantic:
         net = load_scorer(args.dataset)
-        semantic = lambda out: semantic_scores(net, args.dataset, out, labels)  # noqa: E731
+        semantic = lambda out: semantic_outcomes(net, args.dataset, out, labels)  # noqa: E731
         key["scorer_checksum"] = state_checksum(net.state_dict())
     out = Path(args.out) if args.out else None
     if args.resume and out is None:

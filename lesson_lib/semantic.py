@@ -207,20 +207,26 @@ def train_scorer(dataset: str, n: int = 20_000, epochs: int = 8, batch_size: int
     return net.eval()
 
 
-def semantic_scores(net: SemanticNet, dataset: str, images: torch.Tensor, labels: list) -> dict[str, float]:
-    """Rates in [0, 1]: ``digits`` (exact string) for house numbers; ``intact`` (judged to have
-    plausible features) and ``attributes`` (mean accuracy over glasses, smiling, mouth open) for toy faces."""
+def semantic_outcomes(net: SemanticNet, dataset: str, images: torch.Tensor, labels: list) -> dict[str, list[float]]:
+    """Per image, in [0, 1]: ``digits`` (1 if the exact string is read) for house numbers; ``intact``
+    (1 if judged to have plausible features) and ``attributes`` (the share of glasses, smiling and mouth
+    open read right) for toy faces. Kept per image for paired comparisons between two fills."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     if images.shape[-1] != SCORER_SIZE:          # the scorers read 32 px images
         images = F.interpolate(images, size=SCORER_SIZE, mode="area")
     net.eval()
     if dataset == "house_numbers":
-        return {"digits": sum(p == t for p, t in zip(read_digits(net, images), labels)) / len(labels)}
+        return {"digits": [float(p == t) for p, t in zip(read_digits(net, images), labels)]}
     with torch.no_grad():
         out = net(images)
-    attrs = [(out[a].argmax(1) == t).float().mean().item() for a, t in face_targets(labels).items()]
-    return {"intact": out["intact"].argmax(1).float().mean().item(), "attributes": sum(attrs) / len(attrs)}
+    right = torch.stack([(out[a].argmax(1) == t).float() for a, t in face_targets(labels).items()])
+    return {"intact": out["intact"].argmax(1).float().tolist(), "attributes": right.mean(0).tolist()}
+
+
+def semantic_scores(net: SemanticNet, dataset: str, images: torch.Tensor, labels: list) -> dict[str, float]:
+    """The rates of ``semantic_outcomes`` over the images: the semantic columns of the tables."""
+    return {k: sum(v) / len(v) for k, v in semantic_outcomes(net, dataset, images, labels).items()}
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from lesson_lib.__main__ import main
 from lesson_lib.checkpoints import save_checkpoint
 from lesson_lib.data import toy_faces
 from lesson_lib.demo import COLUMNS, demo_columns, demo_scores, save_figure
-from lesson_lib.evaluate import (MASKS, PAPER_TABLES, SETTINGS, ablation, format_table, loss_rows, paired_vs_yeh,
-                                 score)
+from lesson_lib.evaluate import (MASKS, PAPER_TABLES, SETTINGS, ablation, discordant, format_table, loss_rows,
+                                 paired_vs_yeh, score)
 from lesson_lib.inpaint import PAPER, YEH
 from lesson_lib.masks import central_square, context_weights
 from lesson_lib.models import Critic, Generator
@@ -75,15 +75,18 @@ def test_ablation_table(pair, images):
 
     def semantic(out):
         calls.append(out.shape)
-        return {"toy_rate": float((out > 0).float().mean())}
+        return {"toy_rate": (out > 0).float().mean(dim=(1, 2, 3)).tolist()}
 
-    table = ablation(*pair, images, "central", steps=2, progress=False, semantic=semantic)
+    per_image = {}
+    table = ablation(*pair, images, "central", steps=2, progress=False, semantic=semantic, per_image=per_image)
     expected = [*loss_rows(), "Proposed (0.1, 0.9, 0.5) without Poisson", "Harmonic inpainting"]
     assert sorted(table) == sorted(expected)
     assert len(calls) == len(expected) and all(c == images.shape for c in calls)
-    for row in table.values():
+    for name, row in table.items():
         assert set(row) == {"mse", "psnr", "ssim", "hole_psnr", "toy_rate"}
         assert all(np.isfinite(v) for v in row.values())
+        assert set(per_image[name]) == {"mse", "ssim", "toy_rate"}          # the semantic values kept per image
+        assert np.mean(per_image[name]["toy_rate"]) == pytest.approx(row["toy_rate"], abs=1e-4)
     mask = central_square(32)
     assert table["Harmonic inpainting"]["mse"] == pytest.approx(
         score(harmonic_inpaint(images, mask).clamp(-1, 1), images, mask)["mse"], rel=1e-6)
@@ -236,3 +239,14 @@ def test_demo_command_on_the_shipped_checkpoints(tmp_path, capsys):
     assert "harmonic" in printed and out.stat().st_size > 1000
     with pytest.raises(SystemExit, match="--n must be"):
         main(["demo", "--n", "0"])
+
+
+def test_discordant_counts_the_images_where_only_one_row_scores():
+    per_image = {"a": {"digits": [1.0, 1.0, 0.0, 0.0, 1.0], "attributes": [0.5] * 5},
+                 "b": {"digits": [1.0, 0.0, 1.0, 0.0, 0.0], "attributes": [0.5] * 5}, "c": {"mse": [1.0] * 5}}
+    assert discordant(per_image, "a", "b", "digits") == (2, 1)       # images 2 and 5; image 3
+    assert discordant(per_image, "b", "a", "digits") == (1, 2)
+    with pytest.raises(ValueError, match="yes/no"):
+        discordant(per_image, "a", "b", "attributes")
+    with pytest.raises(KeyError, match="no per-image 'digits'"):
+        discordant(per_image, "a", "c", "digits")

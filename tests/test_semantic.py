@@ -10,7 +10,7 @@ from lesson_lib.masks import central_square
 from lesson_lib.poisson import harmonic_inpaint
 from lesson_lib.semantic import (DIGIT_HEADS, FACE_HEADS, VALIDATION_SEED, SemanticNet, corrupt_faces, digit_targets,
                                  labelled, load_scorer, read_digits, reading_confidence, region_mask, save_scorer,
-                                 scorer_path, semantic_scores)
+                                 scorer_path, semantic_outcomes, semantic_scores)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -123,6 +123,29 @@ def test_shipped_digit_reader():
     print(f"digit string accuracy: clean {clean:.3f}, central hole filled harmonically {smooth:.3f}")
     assert clean >= 0.85
     assert smooth <= clean - 0.3
+
+
+def test_semantic_outcomes_per_image():
+    """The per-image values behind the rates, computed here from the heads' outputs directly."""
+    for dataset in ("house_numbers", "toy_faces"):
+        net = shipped(dataset)
+        x, labels = labelled(dataset, 24, seed=70_000)
+        x = torch.cat([x[:12], harmonic_inpaint(x[12:], central_square(32)).clamp(-1, 1)])   # some right, some wrong
+        outcomes = semantic_outcomes(net, dataset, x, labels)
+        with torch.no_grad():
+            out = net(x)
+        if dataset == "house_numbers":
+            length, digit = out["length"].argmax(1) + 1, [out[f"d{i}"][:, :10].argmax(1) for i in range(3)]
+            read = ["".join(str(int(digit[i][k])) for i in range(int(length[k]))) for k in range(len(x))]
+            assert outcomes == {"digits": [float(r == t) for r, t in zip(read, labels)]}
+        else:
+            assert outcomes["intact"] == out["intact"].argmax(1).float().tolist()
+            right = [[float(out[a].argmax(1)[k] == int(labels[k][a])) for a in ("glasses", "smiling", "mouth_open")]
+                     for k in range(len(x))]
+            assert outcomes["attributes"] == pytest.approx([sum(r) / 3 for r in right])
+        assert 0 < sum(next(iter(outcomes.values()))) < len(x)          # both kinds of image are there
+        rates = semantic_scores(net, dataset, x, labels)
+        assert rates == pytest.approx({k: sum(v) / len(v) for k, v in outcomes.items()})
 
 
 def test_shipped_face_scorer():
