@@ -47,6 +47,8 @@ def test_stored_table_is_complete_and_consistent(path):
             per = saved["per_image"][name]
             assert len(per["mse"]) == prov["n"] and sum(per["mse"]) / prov["n"] == pytest.approx(row["mse"], rel=1e-5)
             assert sum(per["ssim"]) / prov["n"] == pytest.approx(row["ssim"], rel=1e-4)
+            for key in set(per) - {"mse", "ssim"}:               # semantic values per image, where kept
+                assert len(per[key]) == prov["n"] and sum(per[key]) / prov["n"] == pytest.approx(row[key], abs=1e-4)
     for name, row in table.items():
         assert row["psnr"] == pytest.approx(psnr_from_mse(row["mse"]), abs=1e-9), (path.name, name)
         assert 0 < row["ssim"] <= 1 and math.isfinite(row["hole_psnr"])
