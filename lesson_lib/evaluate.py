@@ -26,6 +26,7 @@ from .inpaint import PAPER, YEH, LossWeights, inpaint_with
 from .masks import central_square, three_squares
 from .metrics import mse, psnr_from_mse, ssim
 from .poisson import harmonic_inpaint
+from .semantic import rates
 
 SETTINGS = ((0.1, 0.9, 1.0), (0.5, 0.5, 1.0), (0.1, 0.9, 0.5), (0.5, 0.5, 0.5))
 MASKS = {"central": central_square, "three_squares": three_squares}
@@ -120,7 +121,7 @@ def ablation(generator, critic, images: torch.Tensor, mask_name: str, steps: int
                                "ssim": [round(v, 6) for v in ssim(out, images).tolist()]}
         if semantic is not None:
             outcomes = semantic(out)
-            table[name].update({k: sum(v) / len(v) for k, v in outcomes.items()})
+            table[name].update(rates(outcomes))
             if per_image is not None:
                 per_image[name].update({k: [round(x, 4) for x in v] for k, v in outcomes.items()})
 

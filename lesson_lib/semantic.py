@@ -224,9 +224,14 @@ def semantic_outcomes(net: SemanticNet, dataset: str, images: torch.Tensor, labe
     return {"intact": out["intact"].argmax(1).float().tolist(), "attributes": right.mean(0).tolist()}
 
 
+def rates(outcomes: dict[str, list[float]]) -> dict[str, float]:
+    """The mean of each per-image column: the semantic columns of the tables."""
+    return {k: sum(v) / len(v) for k, v in outcomes.items()}
+
+
 def semantic_scores(net: SemanticNet, dataset: str, images: torch.Tensor, labels: list) -> dict[str, float]:
-    """The rates of ``semantic_outcomes`` over the images: the semantic columns of the tables."""
-    return {k: sum(v) / len(v) for k, v in semantic_outcomes(net, dataset, images, labels).items()}
+    """The rates of ``semantic_outcomes`` over the images."""
+    return rates(semantic_outcomes(net, dataset, images, labels))
 
 
 # --- files ------------------------------------------------------------------------------------------
